@@ -1,0 +1,2 @@
+# Modules each unit test links with: UNIT_<module> := sources.
+# Add one line per tests/unit/test_<module>.c.

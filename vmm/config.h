@@ -1,0 +1,61 @@
+/* VM configuration: one struct filled from flags and/or a JSON file. */
+#ifndef TORPOR_CONFIG_H
+#define TORPOR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum on_reboot {
+	ON_REBOOT_EXIT,    /* guest reset ends the VMM (status 0) */
+	ON_REBOOT_RESTART, /* guest reset boots the VM again */
+};
+
+struct vm_config {
+	char *kernel;        /* arm64 Image path (required) */
+	char *initrd;        /* initramfs path, or NULL */
+	char *cmdline;       /* kernel command line, or NULL for the default */
+	uint64_t mem_size;   /* guest RAM in bytes */
+	unsigned int vcpus;  /* number of vCPUs */
+	char *control;       /* control socket path, or NULL for none */
+	char *dump_dtb;      /* write the device tree here and exit, or NULL */
+	enum on_reboot on_reboot;
+	bool console_input;  /* forward stdin to the UART (default true) */
+};
+
+#define CONFIG_DEFAULT_MEM   (256ull << 20)
+#define CONFIG_DEFAULT_VCPUS 1
+#define CONFIG_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
+
+/* What config_parse_args() asks the caller to do. */
+enum config_action {
+	CONFIG_RUN,     /* config is complete: run the VM */
+	CONFIG_HELP,    /* --help: usage was printed to stdout */
+	CONFIG_VERSION, /* --version: version was printed to stdout */
+};
+
+/* Fill the defaults. */
+void config_init(struct vm_config *c);
+
+/*
+ * Parse argv (flags; --config FILE loads a JSON file whose fields flags then
+ * override). Returns a config_action >= 0, or -errno with one line of
+ * explanation in err.
+ */
+int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Load the JSON config at path into c. Returns 0 or -errno with err set. */
+int config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen);
+
+/* Check values that need no host knowledge. Returns 0 or -EINVAL with err. */
+int config_validate(const struct vm_config *c, char *err, size_t errlen);
+
+/* Parse a size: "512" (MiB), "512M", "2G", "4096K". Returns 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *out);
+
+/* The config as a JSON object text (caller frees). Same field names as the file. */
+char *config_to_json(const struct vm_config *c);
+
+void config_free(struct vm_config *c);
+
+#endif

@@ -39,11 +39,12 @@ HLDFLAGS := -pthread -fsanitize=address,undefined
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/aarch64/*.c devices/*/*.c snapshot/*.c)
 INIT_SRCS := $(wildcard guest-init/*.c)
 CLI_SRCS := $(wildcard tools/torpor/*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
 
 VMM_LIBS := -lfdt -ljansson -lhttp_parser
 CLI_LIBS := -ljansson -lhttp_parser
 
-BINS := $(BA)/torpor-vmm $(BA)/guest-init $(BA)/torpor
+BINS := $(BA)/torpor-vmm $(BA)/guest-init $(BA)/torpor $(BA)/torpor-bench-boot
 
 .PHONY: all deps kernel rootfs guest test unit integration demo bench fuzz clean format
 all: $(BINS)
@@ -68,6 +69,8 @@ $(BA)/guest-init: $(INIT_SRCS:%.c=$(BA)/obj/%.o)
 	$(TCC) $^ -o $@ $(TLDFLAGS)
 $(BA)/torpor: $(CLI_SRCS:%.c=$(BA)/obj/%.o)
 	$(TCC) $^ -o $@ $(TLDFLAGS) $(CLI_LIBS)
+$(BA)/torpor-bench-boot: $(BA)/obj/bench/boot.o
+	$(TCC) $^ -o $@ $(TLDFLAGS)
 
 # Unit tests: tests/unit/test_<module>.c, each linked with the modules
 # named in UNIT_<module> (code that needs no KVM and builds for the host).
@@ -76,7 +79,8 @@ include tests/unit/units.mk
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_TESTS:%=$(BH)/test_%)
 .SECONDEXPANSION:
-$(BH)/test_%: $(BH)/obj/tests/unit/test_%.o $$(patsubst %.c,$(BH)/obj/%.o,$$(UNIT_$$*))
+unit_objs = $(addprefix $(BH)/obj/,$(UNIT_$(1):.c=.o))
+$(BH)/test_%: $(BH)/obj/tests/unit/test_%.o $$(call unit_objs,$$*)
 	$(HCC) $^ -o $@ $(HLDFLAGS) $(UNIT_LIBS)
 
 # Guest kernel and rootfs (the kernel is cached outside the clone).

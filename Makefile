@@ -38,7 +38,7 @@ HLDFLAGS := -pthread -fsanitize=address,undefined
 
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/aarch64/*.c devices/*/*.c snapshot/*.c)
 INIT_SRCS := $(wildcard guest-init/*.c)
-CLI_SRCS := $(wildcard tools/torpor/*.c)
+CLI_SRCS := $(wildcard tools/torpor/*.c) vmm/http.c
 BENCH_SRCS := $(wildcard bench/*.c)
 
 VMM_LIBS := -lfdt -ljansson -lhttp_parser

@@ -21,11 +21,13 @@ struct vm_config {
 	char *dump_dtb;      /* write the device tree here and exit, or NULL */
 	enum on_reboot on_reboot;
 	bool console_input;  /* forward stdin to the UART (default true) */
+	int log_level;       /* enum log_level (log.h); default LOG_INFO */
 };
 
 #define CONFIG_DEFAULT_MEM   (256ull << 20)
 #define CONFIG_DEFAULT_VCPUS 1
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
+#define CONFIG_MAX_CMDLINE 2048 /* arm64 COMMAND_LINE_SIZE, with the NUL */
 
 /* What config_parse_args() asks the caller to do. */
 enum config_action {
@@ -39,8 +41,9 @@ void config_init(struct vm_config *c);
 
 /*
  * Parse argv (flags; --config FILE loads a JSON file whose fields flags then
- * override). Returns a config_action >= 0, or -errno with one line of
- * explanation in err.
+ * override, whatever their order). Returns a config_action >= 0, or -errno
+ * with one line of explanation in err. On CONFIG_RUN it also sets the global
+ * log_level (log.h) from c->log_level.
  */
 int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, size_t errlen);
 

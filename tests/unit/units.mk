@@ -4,3 +4,4 @@ UNIT_fdt := vmm/arch/aarch64/fdt.c
 UNIT_image := vmm/arch/aarch64/image.c
 UNIT_http := vmm/http.c
 UNIT_config := vmm/config.c vmm/log.c
+UNIT_cmdline := guest-init/cmdline.c

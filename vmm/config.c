@@ -1,0 +1,564 @@
+/* VM configuration: command-line flags and JSON files into struct vm_config. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+#ifndef TORPOR_VERSION
+#define TORPOR_VERSION "unknown"
+#endif
+
+#define KIB 1024ull
+#define MIB (KIB << 10)
+#define PAGE_4K 4096ull
+
+/* Every setting, in the order --help lists them. */
+enum opt {
+	OPT_KERNEL,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEMORY,
+	OPT_VCPUS,
+	OPT_CONTROL,
+	OPT_CONFIG,
+	OPT_ON_REBOOT,
+	OPT_DUMP_DTB,
+	OPT_LOG_LEVEL,
+	OPT_NO_CONSOLE_INPUT,
+	OPT_HELP,
+	OPT_VERSION,
+	NR_OPTS,
+};
+
+/* getopt_long values: above any character so they never clash with '?' or ':'. */
+#define OPT_VAL_BASE 0x100
+
+struct flag {
+	const char *name;    /* long flag, without "--" */
+	const char *metavar; /* NULL: the flag takes no value */
+	const char *json;    /* field name in a config file, or NULL */
+	const char *help;
+};
+
+static const struct flag flags[NR_OPTS] = {
+	[OPT_KERNEL] = { "kernel", "PATH", "kernel", "arm64 kernel Image to boot (required)" },
+	[OPT_INITRD] = { "initrd", "PATH", "initrd", "initramfs to load after the kernel" },
+	[OPT_CMDLINE] = { "cmdline", "STR", "cmdline",
+			  "kernel command line (default \"" CONFIG_DEFAULT_CMDLINE "\")" },
+	[OPT_MEMORY] = { "memory", "SIZE", "memory",
+			 "guest RAM: MiB, or a number with K, M, G or T (default 256M);\n"
+			 "a multiple of 4K" },
+	[OPT_VCPUS] = { "vcpus", "N", "vcpus", "number of vCPUs (default 1)" },
+	[OPT_CONTROL] = { "control", "SOCK", "control",
+			  "serve the control API (HTTP/JSON) on this Unix socket" },
+	[OPT_CONFIG] = { "config", "FILE.json", NULL,
+			 "read settings from a JSON file; flags override it,\n"
+			 "wherever they stand on the command line" },
+	[OPT_ON_REBOOT] = { "on-reboot", "exit|restart", "on_reboot",
+			    "on guest reset: exit (default) or boot again" },
+	[OPT_DUMP_DTB] = { "dump-dtb", "FILE", NULL,
+			   "write the guest's device tree blob to FILE and exit" },
+	[OPT_LOG_LEVEL] = { "log-level", "LEVEL", "log_level",
+			    "error, warn, info (default) or debug" },
+	[OPT_NO_CONSOLE_INPUT] = { "no-console-input", NULL, "console_input",
+				   "do not forward stdin to the guest console\n"
+				   "(config file: \"console_input\": false)" },
+	[OPT_HELP] = { "help", NULL, NULL, "print this help and exit (also -h)" },
+	[OPT_VERSION] = { "version", NULL, NULL, "print the version and exit" },
+};
+
+static const char *const on_reboot_names[] = {
+	[ON_REBOOT_EXIT] = "exit",
+	[ON_REBOOT_RESTART] = "restart",
+};
+
+/* For config_to_json(); log_level_parse() reads them. */
+static const char *const log_level_names[] = {
+	[LOG_ERR] = "error",
+	[LOG_WARN] = "warn",
+	[LOG_INFO] = "info",
+	[LOG_DEBUG] = "debug",
+};
+
+static int __attribute__((format(printf, 3, 4)))
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+void config_init(struct vm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mem_size = CONFIG_DEFAULT_MEM;
+	c->vcpus = CONFIG_DEFAULT_VCPUS;
+	c->on_reboot = ON_REBOOT_EXIT;
+	c->console_input = true;
+	c->log_level = LOG_INFO;
+}
+
+void config_free(struct vm_config *c)
+{
+	free(c->kernel);
+	free(c->initrd);
+	free(c->cmdline);
+	free(c->control);
+	free(c->dump_dtb);
+	c->kernel = c->initrd = c->cmdline = c->control = c->dump_dtb = NULL;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0, mult = MIB;
+	const char *p = s;
+
+	if (!s || *p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned int d = (unsigned int)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		mult = KIB;
+		break;
+	case 'm':
+	case 'M':
+		mult = MIB;
+		break;
+	case 'g':
+	case 'G':
+		mult = MIB << 10;
+		break;
+	case 't':
+	case 'T':
+		mult = MIB << 20;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*p)
+		p++;
+	if (*p && strcmp(p, "iB"))
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+/* A decimal unsigned int: digits only, no sign, no overflow. */
+static int parse_uint(const char *s, unsigned int *out)
+{
+	unsigned long v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > UINT_MAX)
+			return -EINVAL;
+	}
+	if (*s)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
+static int set_str(char **dst, const char *v, const char *what, char *err, size_t errlen)
+{
+	char *copy = NULL;
+
+	if (v) {
+		copy = strdup(v);
+		if (!copy) {
+			errf(err, errlen, "%s: out of memory", what);
+			return -ENOMEM;
+		}
+	}
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+/*
+ * Apply one setting given as text (a flag's value or a JSON string). what
+ * names it in errors ("--memory" or "vm.json: memory").
+ */
+static int apply_text(struct vm_config *c, enum opt id, const char *v, const char *what, char *err,
+		      size_t errlen)
+{
+	int i;
+
+	switch (id) {
+	case OPT_KERNEL:
+		return set_str(&c->kernel, v, what, err, errlen);
+	case OPT_INITRD:
+		return set_str(&c->initrd, v, what, err, errlen);
+	case OPT_CMDLINE:
+		return set_str(&c->cmdline, v, what, err, errlen);
+	case OPT_CONTROL:
+		return set_str(&c->control, v, what, err, errlen);
+	case OPT_DUMP_DTB:
+		return set_str(&c->dump_dtb, v, what, err, errlen);
+	case OPT_MEMORY:
+		if (config_parse_size(v, &c->mem_size) < 0)
+			return errf(err, errlen,
+				    "%s: \"%s\" is not a size: give MiB, or a number with K, M, G "
+				    "or T (e.g. 512M, 2G)", what, v);
+		return 0;
+	case OPT_VCPUS:
+		if (parse_uint(v, &c->vcpus) < 0)
+			return errf(err, errlen, "%s: \"%s\" is not a number of vCPUs", what, v);
+		return 0;
+	case OPT_ON_REBOOT:
+		i = name_index(on_reboot_names, 2, v);
+		if (i < 0)
+			return errf(err, errlen, "%s: \"%s\" is not exit or restart", what, v);
+		c->on_reboot = (enum on_reboot)i;
+		return 0;
+	case OPT_LOG_LEVEL:
+		i = log_level_parse(v);
+		if (i < 0)
+			return errf(err, errlen, "%s: \"%s\" is not error, warn, info or debug",
+				    what, v);
+		c->log_level = i;
+		return 0;
+	case OPT_NO_CONSOLE_INPUT:
+		c->console_input = false;
+		return 0;
+	default:
+		return errf(err, errlen, "%s: not a setting", what);
+	}
+}
+
+/* Apply one JSON field; types are strict, null clears an optional path. */
+static int apply_json(struct vm_config *c, enum opt id, json_t *v, const char *what, char *err,
+		      size_t errlen)
+{
+	json_int_t n;
+
+	switch (id) {
+	case OPT_INITRD:
+	case OPT_CMDLINE:
+	case OPT_CONTROL:
+		if (json_is_null(v))
+			return apply_text(c, id, NULL, what, err, errlen);
+		/* fall through */
+	case OPT_KERNEL:
+	case OPT_ON_REBOOT:
+	case OPT_LOG_LEVEL:
+		if (!json_is_string(v))
+			return errf(err, errlen, "%s: expected a string", what);
+		return apply_text(c, id, json_string_value(v), what, err, errlen);
+	case OPT_MEMORY:
+		if (json_is_string(v))
+			return apply_text(c, id, json_string_value(v), what, err, errlen);
+		if (!json_is_integer(v))
+			return errf(err, errlen,
+				    "%s: expected a size string like \"512M\" or an integer of MiB",
+				    what);
+		n = json_integer_value(v);
+		if (n < 0 || (uint64_t)n > UINT64_MAX / MIB)
+			return errf(err, errlen, "%s: %lld MiB is out of range", what, (long long)n);
+		c->mem_size = (uint64_t)n * MIB;
+		return 0;
+	case OPT_VCPUS:
+		if (!json_is_integer(v))
+			return errf(err, errlen, "%s: expected an integer", what);
+		n = json_integer_value(v);
+		if (n < 0 || n > UINT_MAX)
+			return errf(err, errlen, "%s: %lld is out of range", what, (long long)n);
+		c->vcpus = (unsigned int)n;
+		return 0;
+	case OPT_NO_CONSOLE_INPUT:
+		if (!json_is_boolean(v))
+			return errf(err, errlen, "%s: expected true or false", what);
+		c->console_input = json_is_true(v);
+		return 0;
+	default:
+		return errf(err, errlen, "%s: not a setting", what);
+	}
+}
+
+static int json_field(const char *key)
+{
+	for (int i = 0; i < NR_OPTS; i++)
+		if (flags[i].json && !strcmp(flags[i].json, key))
+			return i;
+	return -1;
+}
+
+int config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen)
+{
+	json_error_t je;
+	const char *key;
+	json_t *root, *v;
+	FILE *f;
+	int rc = 0;
+
+	f = fopen(path, "r");
+	if (!f) {
+		rc = -errno;
+		errf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	fclose(f);
+	if (!root)
+		return errf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+	if (!json_is_object(root)) {
+		rc = errf(err, errlen, "%s: expected a JSON object at the top level", path);
+		goto out;
+	}
+	json_object_foreach(root, key, v) {
+		char what[256];
+		int id = json_field(key);
+
+		if (id < 0) {
+			rc = errf(err, errlen,
+				  "%s: unknown field \"%.64s\" (known: kernel, initrd, cmdline, "
+				  "memory, vcpus, control, on_reboot, console_input, log_level)",
+				  path, key);
+			goto out;
+		}
+		snprintf(what, sizeof(what), "%s: %s", path, key);
+		rc = apply_json(c, (enum opt)id, v, what, err, errlen);
+		if (rc < 0)
+			goto out;
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: torpor-vmm --kernel PATH [options]\n"
+		   "       torpor-vmm --config FILE.json [options]\n"
+		   "\n"
+		   "Boot an arm64 Linux guest in a KVM microVM and run it until it stops.\n"
+		   "\n"
+		   "Options:\n");
+	for (int i = 0; i < NR_OPTS; i++) {
+		const struct flag *fl = &flags[i];
+		const char *h = fl->help;
+		int n = fprintf(f, "  --%s%s%s", fl->name, fl->metavar ? " " : "",
+				fl->metavar ? fl->metavar : "");
+
+		/* Help text in a column; continuation lines after each '\n'. */
+		for (;;) {
+			const char *nl = strchr(h, '\n');
+			int len = nl ? (int)(nl - h) : (int)strlen(h);
+
+			fprintf(f, "%*s%.*s\n", n < 30 ? 30 - n : 1, "", len, h);
+			if (!nl)
+				break;
+			h = nl + 1;
+			n = 0;
+		}
+	}
+	fprintf(f, "\n"
+		   "A config file holds the same settings as JSON fields: kernel, initrd,\n"
+		   "cmdline, memory (\"512M\" or an integer of MiB), vcpus, control, on_reboot,\n"
+		   "console_input (true/false), log_level.\n"
+		   "\n"
+		   "Exit status: 0 the guest powered off, was stopped (control socket, SIGTERM,\n"
+		   "SIGINT) or reset with --on-reboot exit; 1 a bad configuration or a host\n"
+		   "failure; 2 the guest crashed or KVM could not run it.\n"
+		   "See docs/config.md.\n");
+}
+
+static void build_longopts(struct option *o)
+{
+	for (int i = 0; i < NR_OPTS; i++)
+		o[i] = (struct option){
+			.name = flags[i].name,
+			.has_arg = flags[i].metavar ? required_argument : no_argument,
+			.val = OPT_VAL_BASE + i,
+		};
+	o[NR_OPTS] = (struct option){ 0 };
+}
+
+int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	struct option longopts[NR_OPTS + 1];
+	const char *vals[NR_OPTS] = { 0 };
+	int opt, rc;
+
+	build_longopts(longopts);
+	optind = 0; /* full reset: the caller may parse more than once */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			opt = OPT_VAL_BASE + OPT_HELP;
+			break;
+		case ':':
+			return errf(err, errlen, "option %s needs a value", argv[optind - 1]);
+		case '?':
+			if (optopt >= OPT_VAL_BASE)
+				return errf(err, errlen, "option --%s takes no value",
+					    flags[optopt - OPT_VAL_BASE].name);
+			if (optopt)
+				return errf(err, errlen, "unknown option -%c", optopt);
+			return errf(err, errlen, "unknown or ambiguous option %s", argv[optind - 1]);
+		}
+		opt -= OPT_VAL_BASE;
+		if (opt == OPT_HELP) {
+			usage(stdout);
+			return CONFIG_HELP;
+		}
+		if (opt == OPT_VERSION) {
+			printf("torpor-vmm %s\n", TORPOR_VERSION);
+			return CONFIG_VERSION;
+		}
+		vals[opt] = optarg ? optarg : ""; /* the last of repeated flags wins */
+	}
+	if (optind < argc)
+		return errf(err, errlen, "unexpected argument \"%s\": every setting is a --flag",
+			    argv[optind]);
+
+	if (vals[OPT_CONFIG]) {
+		rc = config_load_json(c, vals[OPT_CONFIG], err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	for (int i = 0; i < NR_OPTS; i++) {
+		char what[64];
+
+		if (!vals[i] || i == OPT_CONFIG)
+			continue;
+		snprintf(what, sizeof(what), "--%s", flags[i].name);
+		rc = apply_text(c, (enum opt)i, vals[i], what, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	log_level = c->log_level;
+	return CONFIG_RUN;
+}
+
+/* An optional path is unset (NULL) or a non-empty UTF-8 string. */
+static int check_path(const char *v, const char *name, char *err, size_t errlen)
+{
+	json_t *s;
+
+	if (!v)
+		return 0;
+	if (!*v)
+		return errf(err, errlen, "%s: empty path", name);
+	s = json_string(v); /* jansson's UTF-8 check: the API must be able to report it */
+	if (!s)
+		return errf(err, errlen, "%s: path is not valid UTF-8", name);
+	json_decref(s);
+	return 0;
+}
+
+int config_validate(const struct vm_config *c, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!c->kernel)
+		return errf(err, errlen, "no kernel: give --kernel PATH or \"kernel\" in the "
+					 "config file");
+	if ((rc = check_path(c->kernel, "kernel", err, errlen)) < 0 ||
+	    (rc = check_path(c->initrd, "initrd", err, errlen)) < 0 ||
+	    (rc = check_path(c->control, "control", err, errlen)) < 0 ||
+	    (rc = check_path(c->dump_dtb, "dump-dtb", err, errlen)) < 0)
+		return rc;
+	if (c->cmdline) {
+		json_t *s = json_string(c->cmdline);
+
+		if (!s)
+			return errf(err, errlen, "cmdline: not valid UTF-8");
+		json_decref(s);
+		if (strlen(c->cmdline) >= CONFIG_MAX_CMDLINE)
+			return errf(err, errlen, "cmdline: %zu bytes, the kernel takes at most %d",
+				    strlen(c->cmdline), CONFIG_MAX_CMDLINE - 1);
+	}
+	if (c->mem_size == 0)
+		return errf(err, errlen, "memory: must be more than 0");
+	if (c->mem_size % PAGE_4K)
+		return errf(err, errlen, "memory: %llu bytes is not a multiple of 4 KiB",
+			    (unsigned long long)c->mem_size);
+	if (c->vcpus < 1)
+		return errf(err, errlen, "vcpus: must be at least 1");
+	if ((unsigned int)c->on_reboot > ON_REBOOT_RESTART)
+		return errf(err, errlen, "on_reboot: invalid value");
+	if (c->log_level < LOG_ERR || c->log_level > LOG_DEBUG)
+		return errf(err, errlen, "log_level: invalid value");
+	return 0;
+}
+
+/* Memory in the largest unit that holds it exactly: "512M", "2G", "4100K". */
+static void format_size(uint64_t v, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	while (u < 3 && v && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%lluK", (unsigned long long)v / 1024); /* not 1K-aligned */
+	else
+		snprintf(buf, len, "%llu%c", (unsigned long long)v, units[u]);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+char *config_to_json(const struct vm_config *c)
+{
+	char mem[32];
+	char *text;
+	json_t *o;
+
+	format_size(c->mem_size, mem, sizeof(mem));
+	o = json_pack("{s:o?, s:o?, s:o?, s:s, s:I, s:o?, s:s, s:b, s:s}",
+		      "kernel", str_or_null(c->kernel),
+		      "initrd", str_or_null(c->initrd),
+		      "cmdline", json_string(c->cmdline ? c->cmdline : CONFIG_DEFAULT_CMDLINE),
+		      "memory", mem,
+		      "vcpus", (json_int_t)c->vcpus,
+		      "control", str_or_null(c->control),
+		      "on_reboot", on_reboot_names[c->on_reboot == ON_REBOOT_RESTART],
+		      "console_input", c->console_input,
+		      "log_level", (c->log_level >= LOG_ERR && c->log_level <= LOG_DEBUG)
+					   ? log_level_names[c->log_level] : "info");
+	if (!o)
+		return NULL;
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}

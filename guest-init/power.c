@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -12,6 +13,8 @@
 
 noreturn void power_off(void)
 {
+	/* Everything written to the console leaves the UART before the VM ends. */
+	tcdrain(STDOUT_FILENO);
 	sync();
 	reboot(RB_POWER_OFF);
 	pr_err("reboot(RB_POWER_OFF): %s; halting", strerror(errno));

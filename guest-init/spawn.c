@@ -1,4 +1,9 @@
-/* The main child: new session, console as controlling tty, exec of /bin/sh. */
+/*
+ * The main child: a new session and an exec of /bin/sh. Only the interactive
+ * shell gets the console as its controlling tty (job control, ^C): when a
+ * session leader with a controlling tty exits, the kernel hangs the tty up
+ * and drops output not yet sent, which would cut off a command's last lines.
+ */
 #include <errno.h>
 #include <stdnoreturn.h>
 #include <string.h>
@@ -18,9 +23,11 @@ noreturn static void exec_child(const char *cmd, const sigset_t *child_mask)
 	sigprocmask(SIG_SETMASK, child_mask, NULL);
 	if (setsid() < 0)
 		pr_warn("setsid: %s", strerror(errno));
-	rc = console_take_ctty();
-	if (rc < 0)
-		pr_warn("console as controlling tty: %s", strerror(-rc));
+	if (!cmd) {
+		rc = console_take_ctty();
+		if (rc < 0)
+			pr_warn("console as controlling tty: %s", strerror(-rc));
+	}
 	execv(SPAWN_SHELL, cmd ? argv_cmd : argv_shell);
 	pr_err("exec %s: %s", SPAWN_SHELL, strerror(errno));
 	_exit(127);

@@ -4,6 +4,7 @@
  * Runs where KVM is: inside the test host or natively on arm64.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +42,10 @@ static pid_t spawn_vmm(const struct opts *o, int *out_fd)
 	snprintf(mem, sizeof(mem), "%luM", o->mem_mib);
 	pid = fork();
 	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
 		dup2(p[1], STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
 		close(p[0]);
 		close(p[1]);
 		execl(o->vmm, o->vmm, "--kernel", o->kernel, "--initrd", o->initrd, "--memory", mem,

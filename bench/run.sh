@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
 	exec sh bench/inside.sh "native arm64 KVM ($(uname -r))"
 fi
-exec tools/testhost run -- sh bench/inside.sh "test host: nested KVM in qemu-system-aarch64 TCG on $(uname -m)"
+# testhost joins CMD into one shell line: quote the label inside it.
+exec tools/testhost run -- "sh bench/inside.sh 'test host: nested KVM in qemu-system-aarch64 TCG on $(uname -m)'"

@@ -24,7 +24,7 @@ int log_level_parse(const char *name)
 	return -EINVAL;
 }
 
-static void vlog(int level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vlog(int level, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;

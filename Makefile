@@ -83,6 +83,38 @@ unit_objs = $(addprefix $(BH)/obj/,$(UNIT_$(1):.c=.o))
 $(BH)/test_%: $(BH)/obj/tests/unit/test_%.o $$(call unit_objs,$$*)
 	$(HCC) $^ -o $@ $(HLDFLAGS) $(UNIT_LIBS)
 
+# Fuzzing: one libFuzzer target per parser of outside input,
+# tests/fuzz/fuzz_<target>.c linked with the modules in FUZZ_<target> and the
+# libraries in FUZZ_LIBS_<target>, built with clang for the build machine
+# (libFuzzer + ASan + UBSan) into build/fuzz/. `make fuzz` runs each target for
+# FUZZ_SECONDS from a copy of its seeds (tests/fuzz/corpus/<target>/);
+# `make fuzz-quick` runs each for FUZZ_QUICK_SECONDS (as `make test` does);
+# `make fuzz-build` only builds. FUZZ_TARGETS picks some. See docs/fuzzing.md.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_QUICK_SECONDS ?= 5
+FUZZ_CFLAGS := $(CSTD) $(WARN) $(INCS) -DTORPOR_VERSION='"$(VERSION)"' \
+	-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_http := vmm/http.c
+FUZZ_LIBS_http := -lhttp_parser
+FUZZ_image := vmm/arch/aarch64/image.c
+FUZZ_cmdline := guest-init/cmdline.c
+FUZZ_TARGETS ?= http image cmdline
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_HDRS := $(wildcard vmm/*.h vmm/arch/aarch64/*.h guest-init/*.h)
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_$$*) $(FUZZ_HDRS) $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_$*) -o $@ $(FUZZ_LIBS_$*)
+
+.PHONY: fuzz-build fuzz-quick
+fuzz-build: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
+	tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-quick: $(FUZZ_BINS)
+	tests/run-fuzz.sh $(FUZZ_QUICK_SECONDS) $(FUZZ_TARGETS)
+
 # Guest kernel and rootfs (the kernel is cached outside the clone).
 $(B)/guest/Image: tools/build-kernel.sh $(wildcard tools/kernel/*) $(DEPS_STAMP)
 	tools/build-kernel.sh $@
@@ -98,8 +130,8 @@ unit: $(UNIT_BINS)
 integration: all guest
 	tests/run-integration.sh
 
-test: all guest $(UNIT_BINS)
-	tests/run-all.sh $(UNIT_BINS)
+test: all guest $(UNIT_BINS) $(FUZZ_BINS)
+	FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_QUICK_SECONDS=$(FUZZ_QUICK_SECONDS) tests/run-all.sh $(UNIT_BINS)
 
 demo: all guest
 	tools/demo.sh

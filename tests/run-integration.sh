@@ -53,19 +53,13 @@ it_mode() {
 # Count the TORPOR-TEST lines in $1. An expected test without a line (the
 # run died before reaching it) counts as $2 (FAIL or SKIP) with reason $3.
 it_count() {
-	local out=$1 missing=$2 why=$3 line name status reason n
+	local out=$1 missing=$2 why=$3 line n
 	local -A seen=()
 	shift 3
 	while IFS= read -r line; do
 		line=${line%$'\r'}
-		[[ "$line" =~ ^TORPOR-TEST\ ([^ ]+)\ (PASS|FAIL|SKIP)( (.*))?$ ]] || continue
-		name=${BASH_REMATCH[1]} status=${BASH_REMATCH[2]} reason=${BASH_REMATCH[4]}
-		seen[$name]=1
-		case "$status" in
-		PASS) tally_pass ;;
-		FAIL) tally_fail "integration:$name" "$reason" ;;
-		SKIP) tally_skip ;;
-		esac
+		tally_result_line integration "$line" || continue
+		seen[$TALLY_LAST_NAME]=1
 	done <"$out"
 	while IFS= read -r n; do
 		[ -z "${seen[$n]:-}" ] || continue

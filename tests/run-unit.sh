@@ -17,6 +17,18 @@ tally_fail() { # NAME [REASON]
 	TALLY_FAILED_NAMES+=("$1${2:+ ($2)}")
 }
 
+# Tally one `TORPOR-TEST <name> PASS|FAIL <reason>|SKIP <reason>` line of
+# KIND (integration, fuzz); sets TALLY_LAST_NAME. Returns 1 for other lines.
+tally_result_line() { # KIND LINE
+	[[ "$2" =~ ^TORPOR-TEST\ ([^ ]+)\ (PASS|FAIL|SKIP)( (.*))?$ ]] || return 1
+	TALLY_LAST_NAME=${BASH_REMATCH[1]}
+	case "${BASH_REMATCH[2]}" in
+	PASS) tally_pass ;;
+	FAIL) tally_fail "$1:$TALLY_LAST_NAME" "${BASH_REMATCH[4]}" ;;
+	SKIP) tally_skip ;;
+	esac
+}
+
 # Print the failed tests' names, then the one summary line, which is always
 # the last line: `N passed, N failed` plus `, N skipped` when any skipped.
 tally_summary() {

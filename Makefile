@@ -79,6 +79,8 @@ include tests/unit/units.mk
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_TESTS:%=$(BH)/test_%)
 .SECONDEXPANSION:
+# Keep every object (no intermediate-file deletion after the test summary).
+.SECONDARY:
 unit_objs = $(addprefix $(BH)/obj/,$(UNIT_$(1):.c=.o))
 $(BH)/test_%: $(BH)/obj/tests/unit/test_%.o $$(call unit_objs,$$*)
 	$(HCC) $^ -o $@ $(HLDFLAGS) $(UNIT_LIBS)

@@ -16,11 +16,27 @@ static int fail(struct http_msg *m, int err, const char *msg)
 	return -1; /* makes http-parser stop */
 }
 
+/*
+ * A size cap passed inside the head is remembered, not reported at once:
+ * http-parser hands over a token's bytes at the end of the token or of the
+ * read, so reporting at once would make the error depend on how the bytes
+ * were split. A syntax error later in the head wins; otherwise the cap is
+ * reported when the head is complete. http-parser's own 80 KiB head limit
+ * bounds the bytes scanned meanwhile, and nothing past a cap is stored.
+ */
+static void over_cap(struct http_msg *m, int err, const char *msg)
+{
+	if (!m->over_err) {
+		m->over_err = err;
+		m->over_msg = msg;
+	}
+}
+
 static int count_head(struct http_msg *m, size_t len)
 {
 	m->head_bytes += len;
 	if (m->head_bytes > HTTP_MAX_HEAD)
-		return fail(m, -E2BIG, "request line and headers larger than 8192 bytes");
+		over_cap(m, -E2BIG, "request line and headers larger than 8192 bytes");
 	return 0;
 }
 
@@ -28,8 +44,10 @@ static int on_url(http_parser *p, const char *at, size_t len)
 {
 	struct http_msg *m = p->data;
 
-	if (len > HTTP_MAX_PATH - m->url_len)
-		return fail(m, -ENAMETOOLONG, "request target longer than 1024 bytes");
+	if (m->over_err || len > HTTP_MAX_PATH - m->url_len) {
+		over_cap(m, -ENAMETOOLONG, "request target longer than 1024 bytes");
+		return count_head(m, len);
+	}
 	memcpy(m->url + m->url_len, at, len);
 	m->url_len += len;
 	m->url[m->url_len] = '\0';
@@ -64,6 +82,8 @@ static int on_headers_complete(http_parser *p)
 {
 	struct http_msg *m = p->data;
 
+	if (m->over_err)
+		return fail(m, m->over_err, m->over_msg);
 	if (p->http_major != 1)
 		return fail(m, -EPROTONOSUPPORT, "only HTTP/1.x is supported");
 	if (p->upgrade)

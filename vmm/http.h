@@ -33,6 +33,8 @@ struct http_msg {
 
 	int err;                   /* first error, -errno; 0 when none */
 	const char *errmsg;        /* what was wrong, for the error reply */
+	int over_err;              /* a size cap passed, reported at the end of the head */
+	const char *over_msg;
 };
 
 /*

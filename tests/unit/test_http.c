@@ -192,11 +192,48 @@ static void test_http_request_oversized_headers(void **state)
 
 	assert_int_equal(http_msg_feed(m, "GET /vm HTTP/1.1\r\n", 18, NULL), 0);
 	rc = 0;
-	for (int i = 0; i < 1000 && rc == 0; i++)
+	for (int i = 0; i < 200 && rc == 0; i++)
 		rc = http_msg_feed(m, line, strlen(line), NULL);
+	/* The cap is reported once the head is complete (see over_cap in http.c). */
+	assert_int_equal(rc, 0);
+	rc = http_msg_feed(m, "\r\n", 2, NULL);
 	assert_int_equal(rc, -E2BIG);
 	assert_int_equal(http_error_status(rc), 431);
 	del(m);
+}
+
+/* Feed req (len bytes) split after `split` bytes (0: in one piece). */
+static int feed_split(const char *req, size_t len, size_t split)
+{
+	struct http_msg *m = new_req();
+	int rc = 0;
+
+	if (split)
+		rc = http_msg_feed(m, req, split, NULL);
+	if (rc == 0)
+		rc = http_msg_feed(m, req + split, len - split, NULL);
+	del(m);
+	return rc;
+}
+
+/* Found by fuzz_http: the error must not depend on where a read ends. */
+static void test_http_request_over_cap_error_same_however_split(void **state)
+{
+	char req[HTTP_MAX_PATH + 64];
+	size_t len;
+
+	strcpy(req, "GET /");
+	memset(req + 5, 'v', HTTP_MAX_PATH);
+	len = 5 + HTTP_MAX_PATH;
+	req[len++] = '\0'; /* malformed after the cap: malformed wins */
+	assert_int_equal(feed_split(req, len, 0), -EINVAL);
+	assert_int_equal(feed_split(req, len, 5 + HTTP_MAX_PATH), -EINVAL);
+	assert_int_equal(feed_split(req, len, 600), -EINVAL);
+
+	strcpy(req + 5 + HTTP_MAX_PATH, " HTTP/1.1\r\n\r\n"); /* well formed: the cap */
+	len = strlen(req);
+	assert_int_equal(feed_split(req, len, 0), -ENAMETOOLONG);
+	assert_int_equal(feed_split(req, len, 5 + HTTP_MAX_PATH), -ENAMETOOLONG);
 }
 
 struct bad_case {
@@ -381,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_http_request_body_at_cap),
 		cmocka_unit_test(test_http_request_oversized_path),
 		cmocka_unit_test(test_http_request_oversized_headers),
+		cmocka_unit_test(test_http_request_over_cap_error_same_however_split),
 		cmocka_unit_test(test_http_request_malformed),
 		cmocka_unit_test(test_http_request_pipelined_garbage),
 		cmocka_unit_test(test_http_request_pipelined_two),

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
@@ -62,6 +63,18 @@ static int setup_signals(struct vmm *vmm, struct evloop *el)
 	if (vmm->sigfd < 0)
 		return -errno;
 	return evloop_add(el, vmm->sigfd, EPOLLIN, on_signal, vmm);
+}
+
+/* Each vsock stream and control connection is an fd: lift the soft limit to the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			pr_warn("cannot raise the open-file limit: %s", strerror(errno));
+	}
 }
 
 /* A terminal on stdin goes raw so keys reach the guest; ^C still stops the VMM. */
@@ -147,6 +160,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_ERROR;
 	}
+	raise_fd_limit();
 	rc = evloop_init(&el);
 	if (rc < 0)
 		die("cannot create the I/O loop: %s", strerror(-rc));

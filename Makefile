@@ -41,7 +41,7 @@ INIT_SRCS := $(wildcard guest-init/*.c)
 CLI_SRCS := $(wildcard tools/torpor/*.c) vmm/http.c
 BENCH_SRCS := $(wildcard bench/*.c)
 
-VMM_LIBS := -lfdt -ljansson -lhttp_parser
+VMM_LIBS := -lfdt -ljansson -lhttp_parser -luring
 CLI_LIBS := -ljansson -lhttp_parser
 
 BINS := $(BA)/torpor-vmm $(BA)/guest-init $(BA)/torpor $(BA)/torpor-bench-boot
@@ -100,11 +100,18 @@ FUZZ_CFLAGS := $(CSTD) $(WARN) $(INCS) -DTORPOR_VERSION='"$(VERSION)"' \
 	-fno-sanitize-recover=all
 FUZZ_http := vmm/http.c
 FUZZ_LIBS_http := -lhttp_parser
+FUZZ_config := vmm/config.c vmm/log.c
+FUZZ_LIBS_config := -ljansson -Wl,--wrap=fopen
 FUZZ_image := vmm/arch/aarch64/image.c
 FUZZ_cmdline := guest-init/cmdline.c
-FUZZ_TARGETS ?= http image cmdline
+FUZZ_vsock := devices/vsock/packet.c devices/vsock/core.c devices/vsock/core_rx.c devices/vsock/line.c vmm/log.c
+FUZZ_virtq := devices/virtio/virtq.c
+FUZZ_blk := devices/blk/blk_req.c devices/virtio/virtq.c
+FUZZ_TARGETS ?= http config image cmdline vsock virtq blk
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 FUZZ_HDRS := $(wildcard vmm/*.h vmm/arch/aarch64/*.h guest-init/*.h)
+FUZZ_HDRS += $(wildcard devices/vsock/*.h)
+FUZZ_HDRS += $(wildcard devices/virtio/*.h devices/blk/*.h)
 
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_$$*) $(FUZZ_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -122,8 +129,17 @@ $(B)/guest/Image: tools/build-kernel.sh $(wildcard tools/kernel/*) $(DEPS_STAMP)
 	tools/build-kernel.sh $@
 $(B)/guest/rootfs.cpio.gz: tools/build-rootfs.sh $(BA)/guest-init $(DEPS_STAMP)
 	tools/build-rootfs.sh $@ $(BA)/guest-init
+# The ext4 root for a guest booted from virtio-blk (root=/dev/vda), with the
+# guest-side test helpers (tests/guest/*.c, static aarch64) in its /bin.
+ROOTFS_EXT4_MIB ?= 128
+GUEST_TOOLS := $(patsubst tests/guest/%.c,$(B)/guest/tools/%,$(wildcard tests/guest/*.c))
+$(B)/guest/tools/%: tests/guest/%.c $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(TCC) $(TCFLAGS) $< -o $@ $(TLDFLAGS)
+$(B)/guest/rootfs.ext4: tools/build-rootfs.sh $(BA)/guest-init $(GUEST_TOOLS) $(DEPS_STAMP)
+	tools/build-rootfs.sh --ext4 $@ $(ROOTFS_EXT4_MIB) $(BA)/guest-init $(GUEST_TOOLS)
 kernel: $(B)/guest/Image
-rootfs: $(B)/guest/rootfs.cpio.gz
+rootfs: $(B)/guest/rootfs.cpio.gz $(B)/guest/rootfs.ext4
 guest: kernel rootfs
 
 unit: $(UNIT_BINS)

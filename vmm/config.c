@@ -27,6 +27,7 @@ enum opt {
 	OPT_MEMORY,
 	OPT_VCPUS,
 	OPT_CONTROL,
+	OPT_DISK,
 	OPT_CONFIG,
 	OPT_ON_REBOOT,
 	OPT_DUMP_DTB,
@@ -58,6 +59,11 @@ static const struct flag flags[NR_OPTS] = {
 	[OPT_VCPUS] = { "vcpus", "N", "vcpus", "number of vCPUs (default 1)" },
 	[OPT_CONTROL] = { "control", "SOCK", "control",
 			  "serve the control API (HTTP/JSON) on this Unix socket" },
+	[OPT_DISK] = { "disk", "SPEC", "disks",
+		       "add a virtio-blk disk (vda, vdb, ... in order); SPEC is\n"
+		       "path=IMG[,ro][,overlay=FILE][,serial=S]: ro read-only,\n"
+		       "overlay a copy-on-write file over IMG, serial its ID\n"
+		       "(at most 20 bytes); \",,\" is a literal comma" },
 	[OPT_CONFIG] = { "config", "FILE.json", NULL,
 			 "read settings from a JSON file; flags override it,\n"
 			 "wherever they stand on the command line" },
@@ -110,8 +116,24 @@ void config_init(struct vm_config *c)
 	c->log_level = LOG_INFO;
 }
 
+static void disk_free(struct disk_config *d)
+{
+	free(d->path);
+	free(d->overlay);
+	free(d->serial);
+	memset(d, 0, sizeof(*d));
+}
+
+static void disks_clear(struct vm_config *c)
+{
+	for (unsigned int i = 0; i < c->nr_disks; i++)
+		disk_free(&c->disks[i]);
+	c->nr_disks = 0;
+}
+
 void config_free(struct vm_config *c)
 {
+	disks_clear(c);
 	free(c->kernel);
 	free(c->initrd);
 	free(c->cmdline);
@@ -205,6 +227,152 @@ static int set_str(char **dst, const char *v, const char *what, char *err, size_
 	}
 	free(*dst);
 	*dst = copy;
+	return 0;
+}
+
+/* The next item of a comma-separated list (",," is a literal comma), malloc'd; NULL: no memory. */
+static char *next_item(const char **s)
+{
+	const char *p = *s;
+	char *out = malloc(strlen(p) + 1);
+	size_t n = 0;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		if (*p == ',' && p[1] == ',') {
+			out[n++] = ',';
+			p += 2;
+		} else if (*p == ',') {
+			p++;
+			break;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = '\0';
+	*s = p;
+	return out;
+}
+
+/* Set *dst to a copy of v unless it is set already. */
+static int disk_key(char **dst, const char *key, const char *v, char *err, size_t errlen)
+{
+	if (*dst)
+		return errf(err, errlen, "--disk: %s given twice", key);
+	*dst = strdup(v);
+	if (!*dst) {
+		errf(err, errlen, "--disk: out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int config_parse_disk(const char *spec, struct disk_config *d, char *err, size_t errlen)
+{
+	const char *p = spec;
+	int rc = 0;
+
+	memset(d, 0, sizeof(*d));
+	while (!rc && *p) {
+		char *item = next_item(&p), *eq;
+
+		if (!item) {
+			rc = -ENOMEM;
+			break;
+		}
+		eq = strchr(item, '=');
+		if (!strcmp(item, "ro"))
+			d->read_only = true;
+		else if (eq && !strncmp(item, "path=", 5))
+			rc = disk_key(&d->path, "path", eq + 1, err, errlen);
+		else if (eq && !strncmp(item, "overlay=", 8))
+			rc = disk_key(&d->overlay, "overlay", eq + 1, err, errlen);
+		else if (eq && !strncmp(item, "serial=", 7))
+			rc = disk_key(&d->serial, "serial", eq + 1, err, errlen);
+		else
+			rc = errf(err, errlen,
+				  "--disk: unknown option \"%.64s\" (expected path=IMG, ro, "
+				  "overlay=FILE, serial=S)", item);
+		free(item);
+	}
+	if (!rc && !d->path)
+		rc = errf(err, errlen, "--disk: no path=IMG in \"%.64s\"", spec);
+	if (rc < 0)
+		disk_free(d);
+	return rc;
+}
+
+/* A JSON string, or null for an optional one, into *dst. */
+static int json_disk_str(char **dst, json_t *v, bool optional, const char *what, char *err,
+			 size_t errlen)
+{
+	if (optional && json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return errf(err, errlen, "%s: expected a string%s", what, optional ? " or null" : "");
+	free(*dst);
+	*dst = strdup(json_string_value(v));
+	if (!*dst) {
+		errf(err, errlen, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int json_disk(struct disk_config *d, json_t *o, const char *what, char *err, size_t errlen)
+{
+	const char *key;
+	char sub[360];
+	json_t *v;
+	int rc = 0;
+
+	if (!json_is_object(o))
+		return errf(err, errlen, "%s: expected an object like {\"path\": \"disk.img\"}",
+			    what);
+	json_object_foreach(o, key, v) {
+		snprintf(sub, sizeof(sub), "%s.%.32s", what, key);
+		if (!strcmp(key, "path"))
+			rc = json_disk_str(&d->path, v, false, sub, err, errlen);
+		else if (!strcmp(key, "overlay"))
+			rc = json_disk_str(&d->overlay, v, true, sub, err, errlen);
+		else if (!strcmp(key, "serial"))
+			rc = json_disk_str(&d->serial, v, true, sub, err, errlen);
+		else if (!strcmp(key, "read_only") && json_is_boolean(v))
+			d->read_only = json_is_true(v);
+		else if (!strcmp(key, "read_only"))
+			rc = errf(err, errlen, "%s: expected true or false", sub);
+		else
+			rc = errf(err, errlen, "%s: unknown field \"%.64s\" (known: path, read_only, "
+				  "overlay, serial)", what, key);
+		if (rc < 0)
+			return rc;
+	}
+	if (!d->path)
+		return errf(err, errlen, "%s: no \"path\"", what);
+	return 0;
+}
+
+static int json_disks(struct vm_config *c, json_t *v, const char *what, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *o;
+	int rc;
+
+	if (!json_is_array(v))
+		return errf(err, errlen, "%s: expected an array of disks", what);
+	if (json_array_size(v) > CONFIG_MAX_DISKS)
+		return errf(err, errlen, "%s: %zu disks, at most %d", what, json_array_size(v),
+			    CONFIG_MAX_DISKS);
+	disks_clear(c);
+	json_array_foreach(v, i, o) {
+		char sub[300];
+
+		snprintf(sub, sizeof(sub), "%s[%zu]", what, i);
+		rc = json_disk(&c->disks[c->nr_disks++], o, sub, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -303,6 +471,8 @@ static int apply_json(struct vm_config *c, enum opt id, json_t *v, const char *w
 			return errf(err, errlen, "%s: expected true or false", what);
 		c->console_input = json_is_true(v);
 		return 0;
+	case OPT_DISK:
+		return json_disks(c, v, what, err, errlen);
 	default:
 		return errf(err, errlen, "%s: not a setting", what);
 	}
@@ -345,7 +515,7 @@ int config_load_json(struct vm_config *c, const char *path, char *err, size_t er
 		if (id < 0) {
 			rc = errf(err, errlen,
 				  "%s: unknown field \"%.64s\" (known: kernel, initrd, cmdline, "
-				  "memory, vcpus, control, on_reboot, console_input, log_level)",
+				  "memory, vcpus, control, disks, on_reboot, console_input, log_level)",
 				  path, key);
 			goto out;
 		}
@@ -388,7 +558,8 @@ static void usage(FILE *f)
 	fprintf(f, "\n"
 		   "A config file holds the same settings as JSON fields: kernel, initrd,\n"
 		   "cmdline, memory (\"512M\" or an integer of MiB), vcpus, control, on_reboot,\n"
-		   "console_input (true/false), log_level.\n"
+		   "console_input (true/false), log_level, and disks: an array of objects\n"
+		   "{\"path\", \"read_only\", \"overlay\", \"serial\"} (--disk flags replace it).\n"
 		   "\n"
 		   "Exit status: 0 the guest powered off, was stopped (control socket, SIGTERM,\n"
 		   "SIGINT) or reset with --on-reboot exit; 1 a bad configuration or a host\n"
@@ -411,6 +582,8 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 {
 	struct option longopts[NR_OPTS + 1];
 	const char *vals[NR_OPTS] = { 0 };
+	const char *disks[CONFIG_MAX_DISKS];
+	unsigned int nr_disks = 0;
 	int opt, rc;
 
 	build_longopts(longopts);
@@ -440,6 +613,12 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 			printf("torpor-vmm %s\n", TORPOR_VERSION);
 			return CONFIG_VERSION;
 		}
+		if (opt == OPT_DISK) { /* repeatable: every one counts */
+			if (nr_disks == CONFIG_MAX_DISKS)
+				return errf(err, errlen, "--disk: at most %d disks", CONFIG_MAX_DISKS);
+			disks[nr_disks++] = optarg;
+			continue;
+		}
 		vals[opt] = optarg ? optarg : ""; /* the last of repeated flags wins */
 	}
 	if (optind < argc)
@@ -461,6 +640,14 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 		if (rc < 0)
 			return rc;
 	}
+	if (nr_disks) /* the flags replace the file's disks */
+		disks_clear(c);
+	for (unsigned int i = 0; i < nr_disks; i++) {
+		rc = config_parse_disk(disks[i], &c->disks[c->nr_disks], err, errlen);
+		if (rc < 0)
+			return rc;
+		c->nr_disks++;
+	}
 	log_level = c->log_level;
 	return CONFIG_RUN;
 }
@@ -478,6 +665,40 @@ static int check_path(const char *v, const char *name, char *err, size_t errlen)
 	if (!s)
 		return errf(err, errlen, "%s: path is not valid UTF-8", name);
 	json_decref(s);
+	return 0;
+}
+
+static int validate_disks(const struct vm_config *c, char *err, size_t errlen)
+{
+	if (c->nr_disks > CONFIG_MAX_DISKS)
+		return errf(err, errlen, "disks: at most %d", CONFIG_MAX_DISKS);
+	for (unsigned int i = 0; i < c->nr_disks; i++) {
+		const struct disk_config *d = &c->disks[i];
+		char what[48];
+		int rc;
+
+		snprintf(what, sizeof(what), "disk %u: path", i);
+		if (!d->path)
+			return errf(err, errlen, "disk %u: no path", i);
+		if ((rc = check_path(d->path, what, err, errlen)) < 0)
+			return rc;
+		snprintf(what, sizeof(what), "disk %u: overlay", i);
+		if ((rc = check_path(d->overlay, what, err, errlen)) < 0)
+			return rc;
+		if (d->overlay && !strcmp(d->overlay, d->path))
+			return errf(err, errlen, "disk %u: the overlay cannot be the image itself", i);
+		if (d->serial) {
+			json_t *s = json_string(d->serial);
+
+			if (!s)
+				return errf(err, errlen, "disk %u: serial is not valid UTF-8", i);
+			json_decref(s);
+			if (strlen(d->serial) > CONFIG_DISK_SERIAL_MAX)
+				return errf(err, errlen, "disk %u: serial \"%.32s\" is %zu bytes, at "
+					    "most %d", i, d->serial, strlen(d->serial),
+					    CONFIG_DISK_SERIAL_MAX);
+		}
+	}
 	return 0;
 }
 
@@ -514,7 +735,7 @@ int config_validate(const struct vm_config *c, char *err, size_t errlen)
 		return errf(err, errlen, "on_reboot: invalid value");
 	if (c->log_level < LOG_ERR || c->log_level > LOG_DEBUG)
 		return errf(err, errlen, "log_level: invalid value");
-	return 0;
+	return validate_disks(c, err, errlen);
 }
 
 /* Memory in the largest unit that holds it exactly: "512M", "2G", "4100K". */
@@ -542,16 +763,32 @@ char *config_to_json(const struct vm_config *c)
 {
 	char mem[32];
 	char *text;
-	json_t *o;
+	json_t *o, *disks;
 
 	format_size(c->mem_size, mem, sizeof(mem));
-	o = json_pack("{s:o?, s:o?, s:o?, s:s, s:I, s:o?, s:s, s:b, s:s}",
+	disks = json_array();
+	for (unsigned int i = 0; disks && i < c->nr_disks; i++) {
+		const struct disk_config *d = &c->disks[i];
+
+		if (json_array_append_new(disks, json_pack("{s:o?, s:b, s:o?, s:o?}",
+							   "path", str_or_null(d->path),
+							   "read_only", d->read_only,
+							   "overlay", str_or_null(d->overlay),
+							   "serial", str_or_null(d->serial))) < 0) {
+			json_decref(disks);
+			return NULL;
+		}
+	}
+	if (!disks)
+		return NULL;
+	o = json_pack("{s:o?, s:o?, s:o?, s:s, s:I, s:o?, s:o, s:s, s:b, s:s}",
 		      "kernel", str_or_null(c->kernel),
 		      "initrd", str_or_null(c->initrd),
 		      "cmdline", json_string(c->cmdline ? c->cmdline : CONFIG_DEFAULT_CMDLINE),
 		      "memory", mem,
 		      "vcpus", (json_int_t)c->vcpus,
 		      "control", str_or_null(c->control),
+		      "disks", disks,
 		      "on_reboot", on_reboot_names[c->on_reboot == ON_REBOOT_RESTART],
 		      "console_input", c->console_input,
 		      "log_level", (c->log_level >= LOG_ERR && c->log_level <= LOG_DEBUG)

@@ -11,6 +11,17 @@ enum on_reboot {
 	ON_REBOOT_RESTART, /* guest reset boots the VM again */
 };
 
+#define CONFIG_MAX_DISKS      16
+#define CONFIG_DISK_SERIAL_MAX 20 /* virtio-blk GET_ID: 20 bytes */
+
+/* One virtio-blk disk (docs/config.md, docs/blk.md). */
+struct disk_config {
+	char *path;     /* raw image; with an overlay, the read-only base */
+	char *overlay;  /* per-VM copy-on-write overlay file, or NULL */
+	char *serial;   /* GET_ID serial, at most 20 bytes, or NULL */
+	bool read_only; /* the guest may not write */
+};
+
 struct vm_config {
 	char *kernel;        /* arm64 Image path (required) */
 	char *initrd;        /* initramfs path, or NULL */
@@ -22,6 +33,8 @@ struct vm_config {
 	enum on_reboot on_reboot;
 	bool console_input;  /* forward stdin to the UART (default true) */
 	int log_level;       /* enum log_level (log.h); default LOG_INFO */
+	struct disk_config disks[CONFIG_MAX_DISKS]; /* /dev/vda, /dev/vdb, ... in order */
+	unsigned int nr_disks;
 };
 
 #define CONFIG_DEFAULT_MEM   (256ull << 20)
@@ -55,6 +68,13 @@ int config_validate(const struct vm_config *c, char *err, size_t errlen);
 
 /* Parse a size: "512" (MiB), "512M", "2G", "4096K". Returns 0 or -EINVAL. */
 int config_parse_size(const char *s, uint64_t *out);
+
+/*
+ * Parse a --disk value, "path=IMG[,ro][,overlay=FILE][,serial=S]" (",," is a
+ * literal comma), into d (freed with config_free's rules: its strings are
+ * owned). Returns 0 or -EINVAL with err set.
+ */
+int config_parse_disk(const char *spec, struct disk_config *d, char *err, size_t errlen);
 
 /* The config as a JSON object text (caller frees). Same field names as the file. */
 char *config_to_json(const struct vm_config *c);

@@ -9,6 +9,7 @@
 
 #include "arch/arch.h"
 #include "control.h"
+#include "devices/blk/blk.h"
 #include "devices/uart/uart.h"
 #include "evloop.h"
 #include "kvm.h"
@@ -69,6 +70,22 @@ int vm_mmio_register(struct vm *vm, uint64_t base, uint64_t size, mmio_fn fn, vo
 			return -EEXIST;
 	}
 	vm->mmio[vm->nr_mmio++] = (struct mmio_region){ base, size, fn, opaque };
+	return 0;
+}
+
+int vm_virtio_slot_alloc(struct vm *vm, struct vm_virtio_slot *out)
+{
+	struct vm_virtio_slot *s;
+	int rc;
+
+	if (vm->nr_virtio == VM_MAX_VIRTIO)
+		return -ENOSPC;
+	s = &vm->virtio[vm->nr_virtio];
+	rc = arch_virtio_slot(vm->nr_virtio, &s->base, &s->size, &s->irq);
+	if (rc < 0)
+		return rc;
+	vm->nr_virtio++;
+	*out = *s;
 	return 0;
 }
 
@@ -181,6 +198,24 @@ static int vm_create_vcpus(struct vm *vm)
 	return 0;
 }
 
+static int vm_create_disks(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	int rc;
+
+	if (!cfg->nr_disks)
+		return 0;
+	vm->blks = calloc(cfg->nr_disks, sizeof(*vm->blks));
+	if (!vm->blks)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		rc = blk_init(vm, &cfg->disks[i], &vm->blks[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int vm_create(const struct vm_config *cfg, struct evloop *el, struct vm **out)
 {
 	struct vm *vm;
@@ -230,6 +265,10 @@ int vm_create(const struct vm_config *cfg, struct evloop *el, struct vm **out)
 	if (rc < 0)
 		goto err;
 	rc = arch_vm_finalize(vm);
+	if (rc < 0)
+		goto err;
+	/* virtio devices: after the vGIC is initialised (irqfd routing), before the FDT. */
+	rc = vm_create_disks(vm);
 	if (rc < 0)
 		goto err;
 	rc = arch_load_guest(vm);
@@ -286,6 +325,10 @@ void vm_destroy(struct vm *vm)
 	if (!vm)
 		return;
 	control_exit(vm->control);
+	/* Devices go while RAM and the VM fd still exist: in-flight I/O lands in RAM. */
+	for (unsigned int i = 0; vm->blks && i < vm->cfg->nr_disks; i++)
+		blk_exit(vm->blks[i]);
+	free(vm->blks);
 	uart_exit(vm->uart);
 	if (vm->vcpus) {
 		for (unsigned int i = 0; i < vm->nr_vcpus; i++)

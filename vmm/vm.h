@@ -11,6 +11,7 @@
 struct evloop;
 struct arch_vm;
 struct uart;
+struct blk;
 struct control;
 struct kvm_run;
 
@@ -40,6 +41,13 @@ struct mmio_region {
 };
 
 #define VM_MAX_MMIO_REGIONS 64
+#define VM_MAX_VIRTIO       32
+
+/* A virtio-mmio window handed to a device: in the device tree as a virtio,mmio node. */
+struct vm_virtio_slot {
+	uint64_t base, size;
+	unsigned int irq; /* SPI, from 0 */
+};
 
 struct vcpu {
 	struct vm *vm;
@@ -67,6 +75,10 @@ struct vm {
 
 	struct mmio_region mmio[VM_MAX_MMIO_REGIONS];
 	unsigned int nr_mmio;
+
+	struct vm_virtio_slot virtio[VM_MAX_VIRTIO]; /* in creation order */
+	unsigned int nr_virtio;
+	struct blk **blks; /* one per cfg->disks[] */
 
 	struct evloop *el;
 	struct arch_vm *arch;
@@ -107,6 +119,8 @@ void *vm_gpa_to_hva(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* Claim [base, base+size) of guest physical space for MMIO. Before vm_run. */
 int vm_mmio_register(struct vm *vm, uint64_t base, uint64_t size, mmio_fn fn, void *opaque);
+/* Take the next virtio-mmio window and interrupt for a device. Before the FDT is built. */
+int vm_virtio_slot_alloc(struct vm *vm, struct vm_virtio_slot *out);
 /* Dispatch a guest MMIO access; returns false if nothing claims it. */
 bool vm_mmio_dispatch(struct vm *vm, uint64_t addr, void *data, unsigned int len, bool is_write);
 

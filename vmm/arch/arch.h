@@ -14,6 +14,8 @@ uint64_t arch_ram_max(void);
 uint64_t arch_uart_base(void);
 uint64_t arch_uart_size(void);
 unsigned int arch_uart_irq(void);
+/* Window n (from 0) of the virtio-mmio area: base, size, SPI. -ENOSPC past the last. */
+int arch_virtio_slot(unsigned int n, uint64_t *base, uint64_t *size, unsigned int *irq);
 /* The most vCPUs the layout (interrupt controller) has room for. */
 unsigned int arch_max_vcpus(void);
 /* The VM type for KVM_CREATE_VM (e.g. IPA size), or -errno. */

@@ -88,6 +88,7 @@ static int load_file(struct vm *vm, const char *what, const char *path, int fd, 
 static int build_fdt(struct vm *vm, const struct boot_layout *lay)
 {
 	uint8_t seed[RNG_SEED_LEN];
+	struct fdt_virtio_dev virtio[VM_MAX_VIRTIO];
 	uint64_t *mpidr;
 	struct fdt_params p = {
 		.ram_base = vm->ram_base,
@@ -98,12 +99,20 @@ static int build_fdt(struct vm *vm, const struct boot_layout *lay)
 		.initrd_size = lay->initrd_size,
 		.rng_seed = seed,
 		.rng_seed_len = sizeof(seed),
+		.nr_virtio = vm->nr_virtio,
+		.virtio = virtio,
 	};
 	void *buf, *dst;
 	int rc;
 
 	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
 		return -EIO;
+	for (unsigned int i = 0; i < vm->nr_virtio; i++)
+		virtio[i] = (struct fdt_virtio_dev){
+			.base = vm->virtio[i].base,
+			.size = vm->virtio[i].size,
+			.spi = vm->virtio[i].irq,
+		};
 	mpidr = calloc(vm->nr_vcpus, sizeof(*mpidr));
 	buf = calloc(1, AARCH64_FDT_MAX);
 	if (!mpidr || !buf) {

@@ -41,6 +41,16 @@ unsigned int arch_uart_irq(void)
 	return AARCH64_UART_SPI;
 }
 
+int arch_virtio_slot(unsigned int n, uint64_t *base, uint64_t *size, unsigned int *irq)
+{
+	if (n >= AARCH64_VIRTIO_MAX)
+		return -ENOSPC;
+	*base = AARCH64_VIRTIO_BASE + n * AARCH64_VIRTIO_SIZE;
+	*size = AARCH64_VIRTIO_SIZE;
+	*irq = AARCH64_VIRTIO_SPI + n;
+	return 0;
+}
+
 int arch_vm_type(int kvm_fd, uint64_t ram_size)
 {
 	int max_bits = kvm_ioctl_raw(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);

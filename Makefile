@@ -28,8 +28,9 @@ CFLAGS_COMMON := $(CSTD) $(WARN) $(INCS) -DTORPOR_VERSION='"$(VERSION)"'
 
 TCC := $(CROSS)gcc
 TCFLAGS := $(CFLAGS_COMMON) -O2 -g -pthread \
-	-isystem $(SYSROOT)/usr/include -isystem $(SYSROOT)/usr/include/aarch64-linux-gnu
-TLDFLAGS := -static -pthread -L$(SYSROOT)/usr/lib/aarch64-linux-gnu
+	-isystem $(SYSROOT)/usr/include -isystem $(SYSROOT)/usr/include/aarch64-linux-gnu \
+	-isystem $(SYSROOT)/usr/include/libnl3
+TLDFLAGS := -static -pthread -L$(SYSROOT)/usr/lib/aarch64-linux-gnu -L$(SYSROOT)/lib/aarch64-linux-gnu
 
 HCC ?= gcc
 HCFLAGS := $(CFLAGS_COMMON) -O1 -g -pthread -fno-omit-frame-pointer \
@@ -38,13 +39,14 @@ HLDFLAGS := -pthread -fsanitize=address,undefined
 
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/aarch64/*.c devices/*/*.c snapshot/*.c)
 INIT_SRCS := $(wildcard guest-init/*.c)
-CLI_SRCS := $(wildcard tools/torpor/*.c) vmm/http.c
+CLI_SRCS := $(wildcard tools/torpor/*.c) vmm/http.c guest-init/proto.c
 BENCH_SRCS := $(wildcard bench/*.c)
 
-VMM_LIBS := -lfdt -ljansson -lhttp_parser -luring
+VMM_LIBS := -lfdt -ljansson -lhttp_parser -luring -lnl-route-3 -lnl-3 -lpthread -lm
 CLI_LIBS := -ljansson -lhttp_parser
 
 BINS := $(BA)/torpor-vmm $(BA)/guest-init $(BA)/torpor $(BA)/torpor-bench-boot
+BINS += $(BA)/torpor-bench-blk
 
 .PHONY: all deps kernel rootfs guest test unit integration demo bench fuzz clean format
 all: $(BINS)
@@ -66,11 +68,22 @@ $(BH)/obj/%.o: %.c $(DEPS_STAMP)
 $(BA)/torpor-vmm: $(VMM_SRCS:%.c=$(BA)/obj/%.o)
 	$(TCC) $^ -o $@ $(TLDFLAGS) $(VMM_LIBS)
 $(BA)/guest-init: $(INIT_SRCS:%.c=$(BA)/obj/%.o)
-	$(TCC) $^ -o $@ $(TLDFLAGS)
+	$(TCC) $^ -o $@ $(TLDFLAGS) -ljansson
 $(BA)/torpor: $(CLI_SRCS:%.c=$(BA)/obj/%.o)
 	$(TCC) $^ -o $@ $(TLDFLAGS) $(CLI_LIBS)
 $(BA)/torpor-bench-boot: $(BA)/obj/bench/boot.o
 	$(TCC) $^ -o $@ $(TLDFLAGS)
+
+# Host-side test clients: tests/host/<name>_host.c → $(BA)/torpor-test-<name>
+# (static aarch64; part of `all`, so the test host carries them).
+HOST_TOOLS := $(patsubst tests/host/%_host.c,$(BA)/torpor-test-%,$(wildcard tests/host/*_host.c))
+all: $(HOST_TOOLS)
+$(BA)/torpor-test-%: tests/host/%_host.c $(DEPS_STAMP)
+	@mkdir -p $(BA)/obj/tests/host
+	$(TCC) $(TCFLAGS) -MMD -MP -MF $(BA)/obj/tests/host/$*.d -MT $@ $< -o $@ $(TLDFLAGS)
+# The guest's /bin/blkbench, built again for the VMM's side of bench/part-blk.sh.
+$(BA)/torpor-bench-blk: tests/guest/blkbench.c $(DEPS_STAMP)
+	$(TCC) $(TCFLAGS) $< -o $@ $(TLDFLAGS)
 
 # Unit tests: tests/unit/test_<module>.c, each linked with the modules
 # named in UNIT_<module> (code that needs no KVM and builds for the host).
@@ -100,14 +113,16 @@ FUZZ_CFLAGS := $(CSTD) $(WARN) $(INCS) -DTORPOR_VERSION='"$(VERSION)"' \
 	-fno-sanitize-recover=all
 FUZZ_http := vmm/http.c
 FUZZ_LIBS_http := -lhttp_parser
-FUZZ_config := vmm/config.c vmm/log.c
+FUZZ_config := vmm/config.c vmm/config_net.c vmm/log.c
 FUZZ_LIBS_config := -ljansson -Wl,--wrap=fopen
 FUZZ_image := vmm/arch/aarch64/image.c
 FUZZ_cmdline := guest-init/cmdline.c
 FUZZ_vsock := devices/vsock/packet.c devices/vsock/core.c devices/vsock/core_rx.c devices/vsock/line.c vmm/log.c
 FUZZ_virtq := devices/virtio/virtq.c
 FUZZ_blk := devices/blk/blk_req.c devices/virtio/virtq.c
-FUZZ_TARGETS ?= http config image cmdline vsock virtq blk
+FUZZ_agent_frame := guest-init/proto.c guest-init/agent_req.c
+FUZZ_LIBS_agent_frame := -ljansson
+FUZZ_TARGETS ?= http config image cmdline vsock virtq blk agent_frame
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 FUZZ_HDRS := $(wildcard vmm/*.h vmm/arch/aarch64/*.h guest-init/*.h)
 FUZZ_HDRS += $(wildcard devices/vsock/*.h)
@@ -136,6 +151,7 @@ GUEST_TOOLS := $(patsubst tests/guest/%.c,$(B)/guest/tools/%,$(wildcard tests/gu
 $(B)/guest/tools/%: tests/guest/%.c $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(TCC) $(TCFLAGS) $< -o $@ $(TLDFLAGS)
+$(B)/guest/tools/vsock_tool: tests/common/vsock_xfer.h
 $(B)/guest/rootfs.ext4: tools/build-rootfs.sh $(BA)/guest-init $(GUEST_TOOLS) $(DEPS_STAMP)
 	tools/build-rootfs.sh --ext4 $@ $(ROOTFS_EXT4_MIB) $(BA)/guest-init $(GUEST_TOOLS)
 kernel: $(B)/guest/Image

@@ -1,5 +1,6 @@
 /* Kernel command line parsing: splitting, unquoting and guest-init's parameters (no I/O). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cmdline.h"
@@ -92,17 +93,53 @@ static bool is_end_marker(const struct cmdline_param *p)
 	return !p->val && p->key_len == 2 && p->key[0] == '-' && p->key[1] == '-';
 }
 
+/* The torpor.* parameters with a short value, and where each goes in struct cmdline. */
+static const struct {
+	const char *name;
+	size_t off;
+} short_params[] = {
+	{ "torpor.hostname", offsetof(struct cmdline, hostname) },
+	{ "torpor.ip", offsetof(struct cmdline, ip) },
+	{ "torpor.gw", offsetof(struct cmdline, gw) },
+	{ "torpor.dns", offsetof(struct cmdline, dns) },
+};
+
+/* A short torpor.* parameter: copy its value, or note that it was too long. False if p is none. */
+static bool take_short(const struct cmdline_param *p, struct cmdline *out)
+{
+	for (size_t i = 0; i < sizeof(short_params) / sizeof(short_params[0]); i++) {
+		char *dst = (char *)out + short_params[i].off;
+
+		if (!cmdline_key_is(p, short_params[i].name))
+			continue;
+		if (p->val_len >= CMDLINE_VAL_MAX) {
+			out->too_long = short_params[i].name;
+			return true;
+		}
+		memcpy(dst, p->val, p->val_len);
+		dst[p->val_len] = '\0';
+		return true;
+	}
+	return false;
+}
+
 int cmdline_parse(const char *text, size_t len, struct cmdline *out)
 {
 	struct cmdline_iter it;
 	struct cmdline_param p;
 
 	memset(out, 0, sizeof(*out));
+	out->root_ro = -1;
 	cmdline_iter_init(&it, text, len);
 	while (cmdline_next(&it, &p)) {
 		if (is_end_marker(&p))
 			break;
-		if (!p.val || !cmdline_key_is(&p, "torpor.run"))
+		if (!p.val) {
+			if (cmdline_key_is(&p, "ro") || cmdline_key_is(&p, "rw"))
+				out->root_ro = p.key[1] == 'o';
+			continue;
+		}
+		if (take_short(&p, out) || !cmdline_key_is(&p, "torpor.run"))
 			continue;
 		if (p.val_len >= sizeof(out->run)) {
 			out->has_run = false;

@@ -7,6 +7,8 @@
 
 /* Size of the torpor.run buffer: the value may hold at most CMDLINE_RUN_MAX - 1 bytes. */
 #define CMDLINE_RUN_MAX 2048
+/* Size of the buffers of the other torpor.* values (hostname, ip, gw, dns). */
+#define CMDLINE_VAL_MAX 128
 
 /* One parameter: spans into the parsed text, not NUL-terminated. */
 struct cmdline_param {
@@ -25,6 +27,13 @@ struct cmdline_iter {
 struct cmdline {
 	bool has_run;              /* torpor.run=... was given (possibly empty) */
 	char run[CMDLINE_RUN_MAX]; /* its value, NUL-terminated, quotes removed */
+	/* The values of torpor.hostname, torpor.ip, torpor.gw, torpor.dns; "" when not given. */
+	char hostname[CMDLINE_VAL_MAX];
+	char ip[CMDLINE_VAL_MAX];
+	char gw[CMDLINE_VAL_MAX];
+	char dns[CMDLINE_VAL_MAX];
+	int root_ro;          /* the kernel's "ro" (1) or "rw" (0), the last one given; -1: neither */
+	const char *too_long; /* the last of those torpor.* names whose value was too long, or NULL */
 };
 
 /*
@@ -54,9 +63,12 @@ bool cmdline_key_is(const struct cmdline_param *p, const char *name);
 /*
  * Parse text[0..len) into *out (always reset first). Parameters after a bare
  * "--" are for init's argv and are not read, as in the kernel; a later
- * torpor.run replaces an earlier one; "torpor.run" without '=' is ignored.
+ * parameter replaces an earlier one of the same name; torpor.* names without
+ * '=' are ignored, as are "ro=..." and "rw=...".
  * Returns 0, or -E2BIG if a torpor.run value has CMDLINE_RUN_MAX bytes or
- * more (it is refused, never truncated; out->has_run is then false).
+ * more (it is refused, never truncated; out->has_run is then false). A value
+ * of torpor.hostname, .ip, .gw or .dns of CMDLINE_VAL_MAX bytes or more is
+ * ignored (the field keeps any earlier value) and named in out->too_long.
  */
 int cmdline_parse(const char *text, size_t len, struct cmdline *out);
 

@@ -1,4 +1,4 @@
-/* guest-init, the guest's PID 1: boot setup, torpor.run or a shell, reaping, power off. */
+/* guest-init, the guest's PID 1: boot setup, the agent, torpor.run, the app or a shell, power off. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,12 +7,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
+#include "appcfg.h"
+#include "clock.h"
+#include "agent.h"
 #include "cmdline.h"
 #include "console.h"
 #include "log.h"
 #include "mounts.h"
+#include "netcfg.h"
 #include "power.h"
 #include "procfs.h"
+#include "run_agent.h"
 #include "spawn.h"
 #include "supervise.h"
 
@@ -29,18 +35,22 @@ static void usage(FILE *f)
 		"\n"
 		"The init (PID 1) of a torpor guest, started by the kernel as /init.\n"
 		"It mounts /dev, /proc, /sys, /tmp, /run, /dev/pts and /dev/shm, makes\n"
-		"/dev/console its stdin/stdout/stderr, prints\n"
+		"/dev/console its stdin/stdout/stderr, sets the host name and brings up\n"
+		"lo and eth0 (torpor.hostname=, torpor.ip=A.B.C.D/N, torpor.gw=,\n"
+		"torpor.dns=), prints\n"
 		"  torpor-init: ready uptime_ms=<n>\n"
-		"then runs the torpor.run=<command> kernel parameter with /bin/sh -c (an\n"
-		"interactive /bin/sh without it) on the console, reaps every process,\n"
-		"prints\n"
+		"and starts the vsock agent (restarted if it dies). Then it runs the\n"
+		"torpor.run=<command> kernel parameter with /bin/sh -c; without it, the\n"
+		"app of %s (output prefixed \"app: \", restarted by its\n"
+		"policy, the guest stays up); without either, an interactive /bin/sh.\n"
+		"When the command or shell ends it prints\n"
 		"  torpor-init: exit status=<n>   or   torpor-init: exit signal=<n>\n"
-		"when that command ends, stops the remaining processes and powers off.\n"
-		"SIGTERM, SIGINT or SIGPWR to PID 1 stops the command (SIGTERM, %d s\n"
-		"grace) and powers off. See docs/guest-init.md.\n"
+		"stops the remaining processes and powers off. SIGTERM, SIGINT or SIGPWR\n"
+		"to PID 1 stops the command (SIGTERM, %d s grace) or the app (its stop\n"
+		"signal and grace) and powers off. See docs/guest-init.md.\n"
 		"\n"
 		"Run as anything but PID 1 it only prints this help or exits with 1.\n",
-		SUPERVISE_STOP_GRACE_MS / 1000);
+		APPCFG_PATH, SUPERVISE_STOP_GRACE_MS / 1000);
 }
 
 /* Not PID 1: only --help and --version work. */
@@ -54,6 +64,8 @@ static int run_as_program(int argc, char **argv)
 		printf("guest-init %s\n", TORPOR_VERSION);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "--agent"))
+		agent_main(); /* hidden: the vsock agent by hand (tests), until PID 1 starts it */
 	fprintf(stderr,
 		"guest-init: error: running as pid %d, not 1: guest-init is the guest's init and "
 		"only runs as PID 1 (see --help)\n",
@@ -101,10 +113,35 @@ static void announce_ready(void)
 	pr_info("ready uptime_ms=%" PRIu64, ms);
 }
 
+/* Read app.json into *app (not started). False without a file, or with a bad one (said why). */
+static bool load_app(struct app *app, const sigset_t *child_mask)
+{
+	struct appcfg cfg;
+	char err[512];
+	int rc;
+
+	rc = appcfg_load(APPCFG_PATH, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			pr_err("%s; no app (a shell on the console instead)", err);
+		appcfg_free(&cfg);
+		return false;
+	}
+	rc = app_init(app, &cfg, child_mask);
+	if (rc < 0)
+		pr_err("app: pipes and console: %s; no app (a shell on the console instead)",
+		       strerror(-rc));
+	return rc == 0;
+}
+
 noreturn static void run_init(void)
 {
 	static struct cmdline cl;
-	sigset_t child_mask;
+	static struct app app;
+	static struct run_agent agent;
+	static sigset_t child_mask;
+	struct supervise_cfg sc = { .agent = &agent };
+	bool has_app;
 	int sfd, dev_rc, rc;
 	pid_t pid;
 
@@ -117,14 +154,31 @@ noreturn static void run_init(void)
 		pr_warn("mount devtmpfs on /dev: %s", strerror(-dev_rc));
 	if (sfd < 0)
 		init_fatal("signalfd: %s", strerror(-sfd));
+	sc.sfd = sfd;
 	mounts_rest();
 	setup_env();
 	read_cmdline(&cl);
+	mounts_root_rw(cl.root_ro);
+	if (cl.too_long)
+		pr_warn("%s: longer than %d bytes; ignored", cl.too_long, CMDLINE_VAL_MAX - 1);
+	netcfg_apply(cl.hostname, cl.ip, cl.gw, cl.dns);
+	has_app = !cl.has_run && load_app(&app, &child_mask);
 	announce_ready();
-	pid = spawn_main(cl.has_run ? cl.run : NULL, &child_mask);
-	if (pid < 0)
-		init_fatal("fork: %s", strerror(-pid));
-	supervise(sfd, pid, !cl.has_run);
+	run_agent_init(&agent, &child_mask);
+	run_agent_start(&agent, clock_now_ms());
+	if (has_app) {
+		rc = app_start(&app, clock_now_ms());
+		if (rc < 0)
+			init_fatal("app: fork: %s", strerror(-rc));
+		sc.app = &app;
+	} else {
+		pid = spawn_main(cl.has_run ? cl.run : NULL, &child_mask);
+		if (pid < 0)
+			init_fatal("fork: %s", strerror(-pid));
+		sc.main_pid = pid;
+		sc.interactive = !cl.has_run;
+	}
+	supervise(&sc);
 }
 
 int main(int argc, char **argv)

@@ -1,4 +1,4 @@
-/* PID 1's main loop: signalfd, waitpid(-1) reaping, stop requests, killing all, power off. */
+/* PID 1's main loop: signalfd, waitpid(-1) reaping, app and agent, stop requests, power off. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -7,20 +7,22 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "power.h"
 #include "supervise.h"
 
 struct sup {
 	int sfd;
-	pid_t main_pid;
+	pid_t main_pid;   /* 0: none (app mode) */
 	bool interactive; /* the main child is an interactive shell */
 	bool main_done;   /* reaped and reported */
+	struct app *app;
+	struct run_agent *agent;
 	bool stopping;    /* a stop request arrived, or the shutdown began */
-	int64_t stop_deadline;
+	int64_t stop_deadline; /* the main child's grace */
 };
 
 static const int handled_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGPWR, SIGUSR1, SIGUSR2 };
@@ -39,14 +41,6 @@ int supervise_signals(sigset_t *old_mask)
 	return fd < 0 ? -errno : fd;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void report_exit(int status)
 {
 	if (WIFEXITED(status))
@@ -61,6 +55,7 @@ static int reap(struct sup *s)
 	for (;;) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
+		int64_t now = clock_now_ms();
 
 		if (pid == 0)
 			return 0;
@@ -71,17 +66,27 @@ static int reap(struct sup *s)
 		if (pid == s->main_pid && !s->main_done) {
 			s->main_done = true;
 			report_exit(status);
+		} else if (s->app && app_reaped(s->app, pid, status, now)) {
+			continue;
+		} else if (run_agent_reaped(s->agent, pid, status, now)) {
+			continue;
 		}
+		/* Anything else is an orphan: reaped, nothing more. */
 	}
 }
 
-static void on_signal(struct sup *s, uint32_t signo)
+static void begin_stop(struct sup *s)
 {
-	if (signo == SIGCHLD || s->stopping)
+	int64_t now = clock_now_ms();
+
+	if (s->stopping)
 		return;
 	s->stopping = true;
-	s->stop_deadline = now_ms() + SUPERVISE_STOP_GRACE_MS;
-	if (s->main_done)
+	s->stop_deadline = now + SUPERVISE_STOP_GRACE_MS;
+	run_agent_stop(s->agent);
+	if (s->app)
+		app_stop(s->app, now);
+	if (!s->main_pid || s->main_done)
 		return;
 	kill(s->main_pid, SIGTERM);
 	if (s->interactive)
@@ -101,32 +106,43 @@ static int drain_signals(struct sup *s)
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++)
-			on_signal(s, si[i].ssi_signo);
+			if (si[i].ssi_signo != SIGCHLD)
+				begin_stop(s);
 	}
 }
 
-/* Wait for signals until deadline (ms on CLOCK_MONOTONIC, -1: none); 0, -ETIMEDOUT or -errno. */
-static int wait_signals(struct sup *s, int64_t deadline)
+/* The earlier of two deadlines (-1: none). */
+static int64_t earlier(int64_t a, int64_t b)
 {
-	struct pollfd pfd = { .fd = s->sfd, .events = POLLIN };
-	int64_t left = deadline < 0 ? -1 : deadline - now_ms();
-	int n;
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* Wait for signals and the app's output until deadline (-1: none); 0, -ETIMEDOUT or -errno. */
+static int wait_events(struct sup *s, int64_t deadline)
+{
+	struct pollfd pfds[1 + APP_POLLFDS] = { { .fd = s->sfd, .events = POLLIN } };
+	int64_t left = deadline < 0 ? -1 : deadline - clock_now_ms();
+	int n, nfds = 1;
 
 	if (deadline >= 0 && left <= 0)
 		return -ETIMEDOUT;
-	n = poll(&pfd, 1, left < 0 ? -1 : (int)(left > INT_MAX ? INT_MAX : left));
+	if (s->app)
+		nfds += app_pollfds(s->app, pfds + 1);
+	n = poll(pfds, (nfds_t)nfds, left < 0 ? -1 : (int)(left > INT_MAX ? INT_MAX : left));
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	if (s->app && n > 0)
+		app_pump(s->app);
 	if (n == 0)
 		return -ETIMEDOUT;
-	return drain_signals(s);
+	return pfds[0].revents ? drain_signals(s) : 0;
 }
 
 /* Reap until no child is left or the deadline passes. */
 static void reap_until(struct sup *s, int64_t deadline)
 {
 	while (reap(s) == 0)
-		if (wait_signals(s, deadline) < 0)
+		if (wait_events(s, deadline) < 0)
 			return;
 }
 
@@ -134,34 +150,74 @@ static void reap_until(struct sup *s, int64_t deadline)
 static void stop_all(struct sup *s)
 {
 	s->stopping = true; /* stop requests from now on change nothing */
+	run_agent_stop(s->agent);
+	if (s->app)
+		app_stop(s->app, clock_now_ms());
 	if (kill(-1, SIGTERM) == 0)
-		reap_until(s, now_ms() + SUPERVISE_TERM_GRACE_MS);
+		reap_until(s, clock_now_ms() + SUPERVISE_TERM_GRACE_MS);
 	if (kill(-1, SIGKILL) == 0)
-		reap_until(s, now_ms() + SUPERVISE_KILL_WAIT_MS);
+		reap_until(s, clock_now_ms() + SUPERVISE_KILL_WAIT_MS);
 	reap(s);
-	if (!s->main_done)
+	if (s->main_pid && !s->main_done)
 		pr_warn("main child (pid %d) did not exit; powering off anyway", (int)s->main_pid);
 }
 
-noreturn void supervise(int sfd, pid_t main_pid, bool interactive)
+/* Everything the stop request waits for has ended (or its time is up). */
+static bool stop_done(struct sup *s, int64_t now)
+{
+	bool main_over = !s->main_pid || s->main_done || now >= s->stop_deadline;
+
+	return main_over && (!s->app || app_stopped(s->app, now));
+}
+
+/* The next deadline of the loop: restarts, graces. */
+static int64_t next_deadline(struct sup *s)
+{
+	int64_t d = run_agent_deadline(s->agent);
+
+	if (s->app)
+		d = earlier(d, app_deadline(s->app));
+	if (s->stopping && s->main_pid && !s->main_done)
+		d = earlier(d, s->stop_deadline);
+	return d;
+}
+
+noreturn void supervise(const struct supervise_cfg *cfg)
 {
 	struct sup s = {
-		.sfd = sfd,
-		.main_pid = main_pid,
-		.interactive = interactive,
+		.sfd = cfg->sfd,
+		.main_pid = cfg->main_pid,
+		.interactive = cfg->interactive,
+		.app = cfg->app,
+		.agent = cfg->agent,
 		.stop_deadline = -1,
 	};
 	int rc;
 
-	while (reap(&s) == 0 && !s.main_done) {
-		rc = wait_signals(&s, s.stopping ? s.stop_deadline : -1);
-		if (rc == -ETIMEDOUT)
+	for (;;) {
+		int64_t now;
+
+		rc = reap(&s);
+		if (rc < 0 && rc != -ECHILD) {
+			pr_err("waitpid: %s; shutting down", strerror(-rc));
 			break;
-		if (rc < 0) {
+		}
+		if (s.main_pid && s.main_done)
+			break;
+		now = clock_now_ms();
+		if (s.stopping && stop_done(&s, now))
+			break;
+		if (s.app)
+			app_tick(s.app, now);
+		run_agent_tick(s.agent, now);
+		rc = wait_events(&s, next_deadline(&s));
+		if (rc < 0 && rc != -ETIMEDOUT) {
 			pr_err("signalfd: %s; shutting down", strerror(-rc));
 			break;
 		}
 	}
 	stop_all(&s);
+	if (s.app)
+		app_drain(s.app, clock_now_ms() + SUPERVISE_KILL_WAIT_MS);
 	power_off();
 }

@@ -27,7 +27,8 @@ fi
 # libraries and headers torpor links against, busybox for the guests, and
 # Debian's arm64 kernel for the test host.
 SYSROOT_PKGS=(libfdt-dev libfdt1 libjansson-dev libjansson4 libhttp-parser-dev
-	libhttp-parser2.9 liburing-dev liburing2 busybox-static)
+	libhttp-parser2.9 liburing-dev liburing2 libnl-3-dev libnl-3-200 libnl-route-3-dev
+	libnl-route-3-200 busybox-static)
 TESTHOST_KERNEL_PKG=linux-image-arm64
 
 SUDO=

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_net.h"
 #include "log.h"
 
 #ifndef TORPOR_VERSION
@@ -28,6 +29,8 @@ enum opt {
 	OPT_VCPUS,
 	OPT_CONTROL,
 	OPT_DISK,
+	OPT_VSOCK,
+	OPT_NET,
 	OPT_CONFIG,
 	OPT_ON_REBOOT,
 	OPT_DUMP_DTB,
@@ -64,6 +67,16 @@ static const struct flag flags[NR_OPTS] = {
 		       "path=IMG[,ro][,overlay=FILE][,serial=S]: ro read-only,\n"
 		       "overlay a copy-on-write file over IMG, serial its ID\n"
 		       "(at most 20 bytes); \",,\" is a literal comma" },
+	[OPT_VSOCK] = { "vsock", "SPEC", "vsock",
+			"add a virtio-vsock device; SPEC is cid=N,uds=PATH: the\n"
+			"guest CID (3 .. 4294967294) and the host-side Unix\n"
+			"socket (guest connections to host port P go to PATH_P)" },
+	[OPT_NET] = { "net", "SPEC", "net",
+		      "add a virtio-net device on a host TAP; SPEC is\n"
+		      "tap=NAME[,mac=MAC][,host_ip=ADDR/LEN]: the TAP (created,\n"
+		      "or attached to if it exists), the guest's MAC (default\n"
+		      "random), an IPv4 address for the TAP (e.g. 10.0.0.1/24);\n"
+		      "the guest's own address comes from ip= in --cmdline" },
 	[OPT_CONFIG] = { "config", "FILE.json", NULL,
 			 "read settings from a JSON file; flags override it,\n"
 			 "wherever they stand on the command line" },
@@ -134,6 +147,9 @@ static void disks_clear(struct vm_config *c)
 void config_free(struct vm_config *c)
 {
 	disks_clear(c);
+	free(c->vsock.uds);
+	memset(&c->vsock, 0, sizeof(c->vsock));
+	config_net_free(&c->net);
 	free(c->kernel);
 	free(c->initrd);
 	free(c->cmdline);
@@ -303,6 +319,63 @@ int config_parse_disk(const char *spec, struct disk_config *d, char *err, size_t
 	return rc;
 }
 
+/* A guest CID: decimal, 3 .. 0xfffffffe (0-2 are reserved, -1 is VMADDR_CID_ANY). */
+static int parse_cid(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return -EINVAL;
+	}
+	if (*s || v < CONFIG_VSOCK_CID_MIN || v > CONFIG_VSOCK_CID_MAX)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int config_parse_vsock(const char *spec, struct vsock_config *v, char *err, size_t errlen)
+{
+	const char *p = spec;
+	int rc = 0;
+
+	memset(v, 0, sizeof(*v));
+	while (!rc && *p) {
+		char *item = next_item(&p);
+
+		if (!item) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (!strncmp(item, "cid=", 4)) {
+			if (v->cid)
+				rc = errf(err, errlen, "--vsock: cid given twice");
+			else if (parse_cid(item + 4, &v->cid) < 0)
+				rc = errf(err, errlen, "--vsock: cid \"%.32s\" is not a number from "
+					  "3 to 4294967294", item + 4);
+		} else if (!strncmp(item, "uds=", 4)) {
+			if (v->uds)
+				rc = errf(err, errlen, "--vsock: uds given twice");
+			else if (!(v->uds = strdup(item + 4)))
+				rc = -ENOMEM;
+		} else {
+			rc = errf(err, errlen, "--vsock: unknown option \"%.64s\" (expected cid=N, "
+				  "uds=PATH)", item);
+		}
+		free(item);
+	}
+	if (!rc && (!v->cid || !v->uds))
+		rc = errf(err, errlen, "--vsock: give both cid=N and uds=PATH");
+	if (rc < 0) {
+		free(v->uds);
+		memset(v, 0, sizeof(*v));
+	}
+	return rc;
+}
+
 /* A JSON string, or null for an optional one, into *dst. */
 static int json_disk_str(char **dst, json_t *v, bool optional, const char *what, char *err,
 			 size_t errlen)
@@ -376,6 +449,51 @@ static int json_disks(struct vm_config *c, json_t *v, const char *what, char *er
 	return 0;
 }
 
+/* "vsock": {"cid": N, "uds": "PATH"} or null for none. */
+static int json_vsock(struct vm_config *c, json_t *o, const char *what, char *err, size_t errlen)
+{
+	struct vsock_config v = { 0 };
+	const char *key;
+	json_t *x;
+	int rc = 0;
+
+	if (json_is_null(o)) {
+		free(c->vsock.uds);
+		memset(&c->vsock, 0, sizeof(c->vsock));
+		return 0;
+	}
+	if (!json_is_object(o))
+		return errf(err, errlen, "%s: expected an object like {\"cid\": 3, \"uds\": "
+			    "\"/run/vm.vsock\"} or null", what);
+	json_object_foreach(o, key, x) {
+		if (!strcmp(key, "cid")) {
+			json_int_t n = json_is_integer(x) ? json_integer_value(x) : -1;
+
+			if (n < CONFIG_VSOCK_CID_MIN || (uint64_t)n > CONFIG_VSOCK_CID_MAX)
+				rc = errf(err, errlen, "%s.cid: expected an integer from 3 to "
+					  "4294967294", what);
+			else
+				v.cid = (uint64_t)n;
+		} else if (!strcmp(key, "uds")) {
+			rc = json_disk_str(&v.uds, x, false, "vsock.uds", err, errlen);
+		} else {
+			rc = errf(err, errlen, "%s: unknown field \"%.64s\" (known: cid, uds)", what,
+				  key);
+		}
+		if (rc < 0)
+			break;
+	}
+	if (!rc && (!v.cid || !v.uds))
+		rc = errf(err, errlen, "%s: give both \"cid\" and \"uds\"", what);
+	if (rc < 0) {
+		free(v.uds);
+		return rc;
+	}
+	free(c->vsock.uds);
+	c->vsock = v;
+	return 0;
+}
+
 /*
  * Apply one setting given as text (a flag's value or a JSON string). what
  * names it in errors ("--memory" or "vm.json: memory").
@@ -422,6 +540,15 @@ static int apply_text(struct vm_config *c, enum opt id, const char *v, const cha
 	case OPT_NO_CONSOLE_INPUT:
 		c->console_input = false;
 		return 0;
+	case OPT_NET: { /* the flag replaces the file's net */
+		struct net_config n;
+
+		if ((i = config_parse_net(v, &n, err, errlen)) < 0)
+			return i;
+		config_net_free(&c->net);
+		c->net = n;
+		return 0;
+	}
 	default:
 		return errf(err, errlen, "%s: not a setting", what);
 	}
@@ -473,6 +600,10 @@ static int apply_json(struct vm_config *c, enum opt id, json_t *v, const char *w
 		return 0;
 	case OPT_DISK:
 		return json_disks(c, v, what, err, errlen);
+	case OPT_VSOCK:
+		return json_vsock(c, v, what, err, errlen);
+	case OPT_NET:
+		return config_net_from_json(&c->net, v, what, err, errlen);
 	default:
 		return errf(err, errlen, "%s: not a setting", what);
 	}
@@ -515,7 +646,8 @@ int config_load_json(struct vm_config *c, const char *path, char *err, size_t er
 		if (id < 0) {
 			rc = errf(err, errlen,
 				  "%s: unknown field \"%.64s\" (known: kernel, initrd, cmdline, "
-				  "memory, vcpus, control, disks, on_reboot, console_input, log_level)",
+				  "memory, vcpus, control, disks, vsock, net, on_reboot, console_input, "
+				  "log_level)",
 				  path, key);
 			goto out;
 		}
@@ -559,7 +691,9 @@ static void usage(FILE *f)
 		   "A config file holds the same settings as JSON fields: kernel, initrd,\n"
 		   "cmdline, memory (\"512M\" or an integer of MiB), vcpus, control, on_reboot,\n"
 		   "console_input (true/false), log_level, and disks: an array of objects\n"
-		   "{\"path\", \"read_only\", \"overlay\", \"serial\"} (--disk flags replace it).\n"
+		   "{\"path\", \"read_only\", \"overlay\", \"serial\"} (--disk flags replace it),\n"
+		   "vsock: {\"cid\", \"uds\"} or null, and net: {\"tap\", \"mac\", \"host_ip\"}\n"
+		   "or null.\n"
 		   "\n"
 		   "Exit status: 0 the guest powered off, was stopped (control socket, SIGTERM,\n"
 		   "SIGINT) or reset with --on-reboot exit; 1 a bad configuration or a host\n"
@@ -584,6 +718,8 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 	const char *vals[NR_OPTS] = { 0 };
 	const char *disks[CONFIG_MAX_DISKS];
 	unsigned int nr_disks = 0;
+	struct vsock_config vsock, vsock_spec = { 0 };
+	bool have_vsock = false;
 	int opt, rc;
 
 	build_longopts(longopts);
@@ -619,6 +755,15 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 			disks[nr_disks++] = optarg;
 			continue;
 		}
+		if (opt == OPT_VSOCK) {
+			rc = config_parse_vsock(optarg, &vsock, err, errlen);
+			if (rc < 0)
+				return rc;
+			free(vsock_spec.uds);
+			vsock_spec = vsock;
+			have_vsock = true;
+			continue;
+		}
 		vals[opt] = optarg ? optarg : ""; /* the last of repeated flags wins */
 	}
 	if (optind < argc)
@@ -627,8 +772,14 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 
 	if (vals[OPT_CONFIG]) {
 		rc = config_load_json(c, vals[OPT_CONFIG], err, errlen);
-		if (rc < 0)
+		if (rc < 0) {
+			free(vsock_spec.uds);
 			return rc;
+		}
+	}
+	if (have_vsock) { /* the flag replaces the file's vsock */
+		free(c->vsock.uds);
+		c->vsock = vsock_spec;
 	}
 	for (int i = 0; i < NR_OPTS; i++) {
 		char what[64];
@@ -702,6 +853,26 @@ static int validate_disks(const struct vm_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+static int validate_vsock(const struct vsock_config *v, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!v->cid && !v->uds)
+		return 0;
+	if (v->cid < CONFIG_VSOCK_CID_MIN || v->cid > CONFIG_VSOCK_CID_MAX)
+		return errf(err, errlen, "vsock: cid %llu is not from 3 to 4294967294",
+			    (unsigned long long)v->cid);
+	if (!v->uds)
+		return errf(err, errlen, "vsock: no uds path");
+	if ((rc = check_path(v->uds, "vsock: uds", err, errlen)) < 0)
+		return rc;
+	if (strlen(v->uds) > CONFIG_VSOCK_UDS_MAX)
+		return errf(err, errlen, "vsock: uds path is %zu bytes, at most %d (a Unix "
+			    "socket path, with room for _<port>)", strlen(v->uds),
+			    CONFIG_VSOCK_UDS_MAX);
+	return 0;
+}
+
 int config_validate(const struct vm_config *c, char *err, size_t errlen)
 {
 	int rc;
@@ -735,6 +906,10 @@ int config_validate(const struct vm_config *c, char *err, size_t errlen)
 		return errf(err, errlen, "on_reboot: invalid value");
 	if (c->log_level < LOG_ERR || c->log_level > LOG_DEBUG)
 		return errf(err, errlen, "log_level: invalid value");
+	if ((rc = validate_vsock(&c->vsock, err, errlen)) < 0)
+		return rc;
+	if ((rc = config_net_validate(&c->net, err, errlen)) < 0)
+		return rc;
 	return validate_disks(c, err, errlen);
 }
 
@@ -763,7 +938,7 @@ char *config_to_json(const struct vm_config *c)
 {
 	char mem[32];
 	char *text;
-	json_t *o, *disks;
+	json_t *o, *disks, *vsock;
 
 	format_size(c->mem_size, mem, sizeof(mem));
 	disks = json_array();
@@ -781,7 +956,10 @@ char *config_to_json(const struct vm_config *c)
 	}
 	if (!disks)
 		return NULL;
-	o = json_pack("{s:o?, s:o?, s:o?, s:s, s:I, s:o?, s:o, s:s, s:b, s:s}",
+	vsock = c->vsock.uds ? json_pack("{s:I, s:s}", "cid", (json_int_t)c->vsock.cid, "uds",
+					 c->vsock.uds)
+			     : json_null();
+	o = json_pack("{s:o?, s:o?, s:o?, s:s, s:I, s:o?, s:o, s:o?, s:o, s:s, s:b, s:s}",
 		      "kernel", str_or_null(c->kernel),
 		      "initrd", str_or_null(c->initrd),
 		      "cmdline", json_string(c->cmdline ? c->cmdline : CONFIG_DEFAULT_CMDLINE),
@@ -789,6 +967,8 @@ char *config_to_json(const struct vm_config *c)
 		      "vcpus", (json_int_t)c->vcpus,
 		      "control", str_or_null(c->control),
 		      "disks", disks,
+		      "vsock", vsock,
+		      "net", config_net_to_json(&c->net),
 		      "on_reboot", on_reboot_names[c->on_reboot == ON_REBOOT_RESTART],
 		      "console_input", c->console_input,
 		      "log_level", (c->log_level >= LOG_ERR && c->log_level <= LOG_DEBUG)

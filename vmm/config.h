@@ -22,6 +22,28 @@ struct disk_config {
 	bool read_only; /* the guest may not write */
 };
 
+#define CONFIG_VSOCK_UDS_MAX 96 /* sun_path, less room for "_<port>" */
+#define CONFIG_VSOCK_CID_MIN 3
+#define CONFIG_VSOCK_CID_MAX 0xfffffffeull
+
+/* The virtio-vsock device (docs/vsock.md); cid 0 means none. */
+struct vsock_config {
+	uint64_t cid; /* guest CID, 3 .. 0xfffffffe */
+	char *uds;    /* host-side Unix socket path */
+};
+
+#define CONFIG_NET_IFNAME_MAX 15 /* IFNAMSIZ less the NUL */
+
+/* The virtio-net device on a host TAP (docs/net.md); tap NULL means none. */
+struct net_config {
+	char *tap;                /* TAP interface name: created, or attached to if it exists */
+	bool has_mac;             /* else a random locally administered MAC */
+	uint8_t mac[6];           /* the guest's MAC: unicast, not all zeros */
+	bool has_host_ip;         /* else the TAP's addresses are left alone */
+	uint8_t host_ip[4];       /* IPv4 address put on the TAP, with host_prefix */
+	unsigned int host_prefix; /* 1 .. 32 */
+};
+
 struct vm_config {
 	char *kernel;        /* arm64 Image path (required) */
 	char *initrd;        /* initramfs path, or NULL */
@@ -35,6 +57,8 @@ struct vm_config {
 	int log_level;       /* enum log_level (log.h); default LOG_INFO */
 	struct disk_config disks[CONFIG_MAX_DISKS]; /* /dev/vda, /dev/vdb, ... in order */
 	unsigned int nr_disks;
+	struct vsock_config vsock;
+	struct net_config net;
 };
 
 #define CONFIG_DEFAULT_MEM   (256ull << 20)
@@ -75,6 +99,23 @@ int config_parse_size(const char *s, uint64_t *out);
  * owned). Returns 0 or -EINVAL with err set.
  */
 int config_parse_disk(const char *spec, struct disk_config *d, char *err, size_t errlen);
+
+/*
+ * Parse a --vsock value, "cid=N,uds=PATH" (",," is a literal comma), into v
+ * (its string owned). Returns 0 or -EINVAL with err set.
+ */
+int config_parse_vsock(const char *spec, struct vsock_config *v, char *err, size_t errlen);
+
+/*
+ * Parse a --net value, "tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,host_ip=A.B.C.D/LEN]",
+ * into n (its string owned). Returns 0 or -EINVAL with err set.
+ */
+int config_parse_net(const char *spec, struct net_config *n, char *err, size_t errlen);
+
+/* "02:00:0a:00:00:02" (hex, ':' or '-' between octets) into mac. 0 or -EINVAL. */
+int config_parse_mac(const char *s, uint8_t mac[6]);
+/* mac as "02:00:0a:00:00:02" into buf (at least 18 bytes). */
+void config_format_mac(const uint8_t mac[6], char *buf, size_t len);
 
 /* The config as a JSON object text (caller frees). Same field names as the file. */
 char *config_to_json(const struct vm_config *c);

@@ -10,7 +10,9 @@
 #include "arch/arch.h"
 #include "control.h"
 #include "devices/blk/blk.h"
+#include "devices/net/net.h"
 #include "devices/uart/uart.h"
+#include "devices/vsock/vsock.h"
 #include "evloop.h"
 #include "kvm.h"
 #include "log.h"
@@ -271,6 +273,16 @@ int vm_create(const struct vm_config *cfg, struct evloop *el, struct vm **out)
 	rc = vm_create_disks(vm);
 	if (rc < 0)
 		goto err;
+	if (cfg->vsock.uds) {
+		rc = vsock_init(vm, cfg->vsock.cid, cfg->vsock.uds, &vm->vsock);
+		if (rc < 0)
+			goto err;
+	}
+	if (cfg->net.tap) {
+		rc = net_init(vm, &cfg->net, &vm->net);
+		if (rc < 0)
+			goto err;
+	}
 	rc = arch_load_guest(vm);
 	if (rc < 0)
 		goto err;
@@ -329,6 +341,8 @@ void vm_destroy(struct vm *vm)
 	for (unsigned int i = 0; vm->blks && i < vm->cfg->nr_disks; i++)
 		blk_exit(vm->blks[i]);
 	free(vm->blks);
+	vsock_exit(vm->vsock);
+	net_exit(vm->net);
 	uart_exit(vm->uart);
 	if (vm->vcpus) {
 		for (unsigned int i = 0; i < vm->nr_vcpus; i++)

@@ -12,6 +12,8 @@ struct evloop;
 struct arch_vm;
 struct uart;
 struct blk;
+struct vsock;
+struct net;
 struct control;
 struct kvm_run;
 
@@ -79,6 +81,8 @@ struct vm {
 	struct vm_virtio_slot virtio[VM_MAX_VIRTIO]; /* in creation order */
 	unsigned int nr_virtio;
 	struct blk **blks; /* one per cfg->disks[] */
+	struct vsock *vsock; /* NULL: no vsock device */
+	struct net *net;     /* NULL: no network device */
 
 	struct evloop *el;
 	struct arch_vm *arch;

@@ -133,6 +133,7 @@ int overlay_header_decode(const uint8_t *buf, uint64_t file_size, struct overlay
 {
 	uint64_t data_bytes, end;
 
+	memset(h, 0, sizeof(*h)); /* padding too: headers compare with memcmp */
 	if (memcmp(buf + H_MAGIC, OVERLAY_MAGIC, 8))
 		return errf(err, errlen, "not a torpor overlay (bad magic)");
 	h->version = get32(buf + H_VERSION);

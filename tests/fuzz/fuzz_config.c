@@ -207,6 +207,11 @@ static void check_roundtrip(const struct vm_config *c)
 	CHECK(c->on_reboot == b.on_reboot);
 	CHECK(c->console_input == b.console_input);
 	CHECK(c->log_level == b.log_level);
+	CHECK(str_eq(c->net.tap, b.net.tap));
+	CHECK(c->net.has_mac == b.net.has_mac && c->net.has_host_ip == b.net.has_host_ip);
+	CHECK(!c->net.has_mac || !memcmp(c->net.mac, b.net.mac, 6));
+	CHECK(!c->net.has_host_ip || (!memcmp(c->net.host_ip, b.net.host_ip, 4) &&
+				      c->net.host_prefix == b.net.host_prefix));
 	CHECK(c->nr_disks == b.nr_disks);
 	for (unsigned int i = 0; i < c->nr_disks; i++)
 		CHECK(disk_eq(&c->disks[i], &b.disks[i]));

@@ -1,4 +1,4 @@
-/* Unit tests: kernel command line splitting, unquoting and torpor.run (guest-init/cmdline.c). */
+/* Unit tests: kernel command line splitting, unquoting and guest-init's parameters (guest-init/cmdline.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -311,6 +311,71 @@ static void test_cmdline_random_input_is_safe(void **state)
 	}
 }
 
+/* torpor.hostname/ip/gw/dns: taken like torpor.run, refused (and named) when too long. */
+static void test_cmdline_net_params(void **state)
+{
+	static struct cmdline cl;
+	char *s;
+
+	assert_int_equal(parse_exact("console=ttyS0 torpor.hostname=vm1 torpor.ip=10.0.0.2/24 "
+				     "torpor.gw=10.0.0.1 torpor.dns=1.1.1.1,8.8.8.8 torpor.run=x",
+				     114, &cl), 0);
+	assert_string_equal(cl.hostname, "vm1");
+	assert_string_equal(cl.ip, "10.0.0.2/24");
+	assert_string_equal(cl.gw, "10.0.0.1");
+	assert_string_equal(cl.dns, "1.1.1.1,8.8.8.8");
+	assert_string_equal(cl.run, "x");
+	assert_null(cl.too_long);
+
+	assert_int_equal(parse_exact("torpor.hostname=a torpor.hostname=\"b\" torpor.ip torpor.gw=",
+				     58, &cl), 0);
+	assert_string_equal(cl.hostname, "b"); /* the last one, quotes removed */
+	assert_string_equal(cl.ip, "");        /* no '=': ignored */
+	assert_string_equal(cl.gw, "");
+	assert_false(cl.has_run);
+
+	assert_int_equal(parse_exact("torpor-hostname=x torpor.hostnam=y", 34, &cl), 0);
+	assert_string_equal(cl.hostname, ""); /* '.' is not '-'; no prefix match */
+
+	assert_int_equal(parse_exact("torpor.ip=1.2.3.4/8 -- torpor.ip=5.6.7.8/8", 42, &cl), 0);
+	assert_string_equal(cl.ip, "1.2.3.4/8");
+
+	s = malloc(CMDLINE_VAL_MAX + 64);
+	assert_non_null(s);
+	strcpy(s, "torpor.hostname=ok torpor.hostname=");
+	memset(s + strlen(s), 'h', CMDLINE_VAL_MAX);
+	strcpy(s + 35 + CMDLINE_VAL_MAX, " torpor.run=y");
+	assert_int_equal(parse_exact(s, strlen(s), &cl), 0);
+	assert_string_equal(cl.hostname, "ok"); /* the long one is ignored */
+	assert_non_null(cl.too_long);
+	assert_string_equal(cl.too_long, "torpor.hostname");
+	assert_string_equal(cl.run, "y");
+	s[35 + CMDLINE_VAL_MAX - 1] = ' '; /* CMDLINE_VAL_MAX - 1 bytes: fits */
+	assert_int_equal(parse_exact(s, strlen(s), &cl), 0);
+	assert_int_equal(strlen(cl.hostname), CMDLINE_VAL_MAX - 1);
+	assert_null(cl.too_long);
+	free(s);
+}
+
+static void test_cmdline_root_ro_rw(void **state)
+{
+	static const struct {
+		const char *text;
+		int ro;
+	} cases[] = {
+		{ "root=/dev/vda", -1 }, { "root=/dev/vda ro", 1 }, { "root=/dev/vda rw", 0 },
+		{ "ro rw", 0 },          { "rw ro", 1 },            { "ro=1 rw=0", -1 },
+		{ "ro -- rw", 1 },       { "\"ro\"", 1 },           { "rox", -1 },
+	};
+	static struct cmdline cl;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(parse_exact(cases[i].text, strlen(cases[i].text), &cl), 0);
+		print_message("%-20s root_ro=%d\n", cases[i].text, cl.root_ro);
+		assert_int_equal(cl.root_ro, cases[i].ro);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +391,8 @@ int main(void)
 		cmocka_unit_test(test_cmdline_next_splits_like_kernel),
 		cmocka_unit_test(test_cmdline_key_is_dash_underscore),
 		cmocka_unit_test(test_cmdline_random_input_is_safe),
+		cmocka_unit_test(test_cmdline_net_params),
+		cmocka_unit_test(test_cmdline_root_ro_rw),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /* torpor: the command-line client. Top-level commands and what they share. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -8,6 +10,18 @@
 static const struct command commands[] = {
 	{ "vm", "<subcommand> SOCK", "control one microVM through its torpor-vmm control socket",
 	  cmd_vm },
+	{ "exec", "VSOCK -- CMD...", "run a command in the guest; stdio and exit status pass "
+	  "through", cmd_exec },
+	{ "shell", "VSOCK [-- CMD...]", "an interactive terminal session in the guest", cmd_shell },
+	{ "cp", "[--mode M] SRC DST", "copy a file to or from the guest (guest:VSOCK:/path)",
+	  cmd_cp },
+	{ "ping", "VSOCK", "check the guest agent: uptime and version", cmd_ping },
+	{ "ready", "VSOCK [--port P]", "wait until a TCP port in the guest accepts connections",
+	  cmd_ready },
+	{ "relay", "VSOCK PORT", "connect stdin/stdout to a TCP port inside the guest", cmd_relay },
+	{ "stat", "VSOCK PATH", "a guest file's type, mode, size, owner and mtime", cmd_stat },
+	{ "ls", "VSOCK PATH", "list a guest directory", cmd_ls },
+	{ "rm", "[-r] VSOCK PATH", "remove a guest file (or a tree, with -r)", cmd_rm },
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -37,7 +51,7 @@ int cli_usage_error(const char *hint, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("torpor: ", stderr);
+	fputs("torpor: error: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -49,12 +63,51 @@ int cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("torpor: ", stderr);
+	fputs("torpor: error: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return CLI_EXIT_FAIL;
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("torpor: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_parse_seconds(const char *s, long long *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 365.0 * 24 * 3600)
+		return -EINVAL;
+	*ms = (long long)(v * 1000 + 0.5);
+	if (*ms < 1)
+		*ms = 1;
+	return 0;
+}
+
+int cli_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	if (errno || *end || *v < min || *v > max)
+		return -EINVAL;
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -68,8 +121,12 @@ static void usage(FILE *f)
 		   "  -h, --help                print this help and exit\n"
 		   "  --version                 print the version and exit\n"
 		   "\n"
+		   "VSOCK is a microVM's vsock socket (torpor-vmm --vsock cid=N,uds=VSOCK); the\n"
+		   "guest agent answers on its port 1024. SOCK is the VMM's control socket.\n"
+		   "\n"
 		   "Run 'torpor <command> --help' for a command's usage.\n"
-		   "Exit status: 0 success, 1 the request failed or was refused, 2 usage error.\n");
+		   "Exit status: 0 success, 1 the request failed or was refused, 2 usage error;\n"
+		   "exec and shell pass the command's status through (125: torpor failed).\n");
 }
 
 int main(int argc, char **argv)

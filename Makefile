@@ -37,7 +37,7 @@ HCFLAGS := $(CFLAGS_COMMON) -O1 -g -pthread -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 HLDFLAGS := -pthread -fsanitize=address,undefined
 
-VMM_SRCS := $(wildcard vmm/*.c vmm/arch/aarch64/*.c devices/*/*.c snapshot/*.c)
+VMM_SRCS := $(wildcard vmm/*.c vmm/arch/aarch64/*.c devices/*/*.c snapshot/*.c tools/torpor/agent_*.c) guest-init/proto.c
 INIT_SRCS := $(wildcard guest-init/*.c)
 CLI_SRCS := $(wildcard tools/torpor/*.c) vmm/http.c guest-init/proto.c
 BENCH_SRCS := $(wildcard bench/*.c)
@@ -122,11 +122,13 @@ FUZZ_virtq := devices/virtio/virtq.c
 FUZZ_blk := devices/blk/blk_req.c devices/virtio/virtq.c
 FUZZ_agent_frame := guest-init/proto.c guest-init/agent_req.c
 FUZZ_LIBS_agent_frame := -ljansson
-FUZZ_TARGETS ?= http config image cmdline vsock virtq blk agent_frame
+FUZZ_snap_state := snapshot/buf.c snapshot/state.c snapshot/state_read.c snapshot/atomic.c snapshot/memfile.c
+FUZZ_TARGETS ?= http config image cmdline vsock virtq blk agent_frame snap_state
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 FUZZ_HDRS := $(wildcard vmm/*.h vmm/arch/aarch64/*.h guest-init/*.h)
 FUZZ_HDRS += $(wildcard devices/vsock/*.h)
 FUZZ_HDRS += $(wildcard devices/virtio/*.h devices/blk/*.h)
+FUZZ_HDRS += $(wildcard snapshot/*.h)
 
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_$$*) $(FUZZ_HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -36,6 +36,8 @@ enum opt {
 	OPT_DUMP_DTB,
 	OPT_LOG_LEVEL,
 	OPT_NO_CONSOLE_INPUT,
+	OPT_RESTORE,
+	OPT_PAUSED,
 	OPT_HELP,
 	OPT_VERSION,
 	NR_OPTS,
@@ -89,6 +91,13 @@ static const struct flag flags[NR_OPTS] = {
 	[OPT_NO_CONSOLE_INPUT] = { "no-console-input", NULL, "console_input",
 				   "do not forward stdin to the guest console\n"
 				   "(config file: \"console_input\": false)" },
+	[OPT_RESTORE] = { "restore", "STATE", NULL,
+			  "start from a snapshot's state file instead of booting;\n"
+			  "only --vsock, --net, --disk (same count and order),\n"
+			  "--control, --paused, --log-level and --no-console-input\n"
+			  "may go with it (docs/config.md)" },
+	[OPT_PAUSED] = { "paused", NULL, NULL,
+			 "with --restore: stay paused until PATCH /vm running" },
 	[OPT_HELP] = { "help", NULL, NULL, "print this help and exit (also -h)" },
 	[OPT_VERSION] = { "version", NULL, NULL, "print the version and exit" },
 };
@@ -155,7 +164,8 @@ void config_free(struct vm_config *c)
 	free(c->cmdline);
 	free(c->control);
 	free(c->dump_dtb);
-	c->kernel = c->initrd = c->cmdline = c->control = c->dump_dtb = NULL;
+	free(c->restore);
+	c->kernel = c->initrd = c->cmdline = c->control = c->dump_dtb = c->restore = NULL;
 }
 
 int config_parse_size(const char *s, uint64_t *out)
@@ -514,6 +524,11 @@ static int apply_text(struct vm_config *c, enum opt id, const char *v, const cha
 		return set_str(&c->control, v, what, err, errlen);
 	case OPT_DUMP_DTB:
 		return set_str(&c->dump_dtb, v, what, err, errlen);
+	case OPT_RESTORE:
+		return set_str(&c->restore, v, what, err, errlen);
+	case OPT_PAUSED:
+		c->start_paused = true;
+		return 0;
 	case OPT_MEMORY:
 		if (config_parse_size(v, &c->mem_size) < 0)
 			return errf(err, errlen,
@@ -617,11 +632,52 @@ static int json_field(const char *key)
 	return -1;
 }
 
+static int load_json_root(struct vm_config *c, json_t *root, const char *name, char *err,
+			  size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(root))
+		return errf(err, errlen, "%s: expected a JSON object at the top level", name);
+	json_object_foreach(root, key, v) {
+		char what[256];
+		int id = json_field(key);
+
+		if (id < 0)
+			return errf(err, errlen,
+				    "%s: unknown field \"%.64s\" (known: kernel, initrd, cmdline, "
+				    "memory, vcpus, control, disks, vsock, net, on_reboot, "
+				    "console_input, log_level)",
+				    name, key);
+		snprintf(what, sizeof(what), "%s: %s", name, key);
+		rc = apply_json(c, (enum opt)id, v, what, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int config_load_json_text(struct vm_config *c, const char *text, size_t len, const char *name,
+			  char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root;
+	int rc;
+
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!root)
+		return errf(err, errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+	rc = load_json_root(c, root, name, err, errlen);
+	json_decref(root);
+	return rc;
+}
+
 int config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen)
 {
 	json_error_t je;
-	const char *key;
-	json_t *root, *v;
+	json_t *root;
 	FILE *f;
 	int rc = 0;
 
@@ -635,28 +691,7 @@ int config_load_json(struct vm_config *c, const char *path, char *err, size_t er
 	fclose(f);
 	if (!root)
 		return errf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-	if (!json_is_object(root)) {
-		rc = errf(err, errlen, "%s: expected a JSON object at the top level", path);
-		goto out;
-	}
-	json_object_foreach(root, key, v) {
-		char what[256];
-		int id = json_field(key);
-
-		if (id < 0) {
-			rc = errf(err, errlen,
-				  "%s: unknown field \"%.64s\" (known: kernel, initrd, cmdline, "
-				  "memory, vcpus, control, disks, vsock, net, on_reboot, console_input, "
-				  "log_level)",
-				  path, key);
-			goto out;
-		}
-		snprintf(what, sizeof(what), "%s: %s", path, key);
-		rc = apply_json(c, (enum opt)id, v, what, err, errlen);
-		if (rc < 0)
-			goto out;
-	}
-out:
+	rc = load_json_root(c, root, path, err, errlen);
 	json_decref(root);
 	return rc;
 }
@@ -665,6 +700,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: torpor-vmm --kernel PATH [options]\n"
 		   "       torpor-vmm --config FILE.json [options]\n"
+		   "       torpor-vmm --restore STATE [--paused] [overrides]\n"
+		   "       torpor-vmm --merge-mem OUT TOP | --mem-info FILE\n"
 		   "\n"
 		   "Boot an arm64 Linux guest in a KVM microVM and run it until it stops.\n"
 		   "\n"
@@ -770,6 +807,21 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 		return errf(err, errlen, "unexpected argument \"%s\": every setting is a --flag",
 			    argv[optind]);
 
+	if (vals[OPT_RESTORE]) { /* everything else comes from the snapshot */
+		static const enum opt fixed[] = { OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY,
+						  OPT_VCPUS, OPT_CONFIG, OPT_ON_REBOOT,
+						  OPT_DUMP_DTB };
+
+		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+			if (vals[fixed[i]]) {
+				free(vsock_spec.uds);
+				return errf(err, errlen, "--%s cannot go with --restore: the "
+					    "snapshot fixes it", flags[fixed[i]].name);
+			}
+	} else if (vals[OPT_PAUSED]) {
+		free(vsock_spec.uds);
+		return errf(err, errlen, "--paused goes only with --restore");
+	}
 	if (vals[OPT_CONFIG]) {
 		rc = config_load_json(c, vals[OPT_CONFIG], err, errlen);
 		if (rc < 0) {
@@ -883,7 +935,8 @@ int config_validate(const struct vm_config *c, char *err, size_t errlen)
 	if ((rc = check_path(c->kernel, "kernel", err, errlen)) < 0 ||
 	    (rc = check_path(c->initrd, "initrd", err, errlen)) < 0 ||
 	    (rc = check_path(c->control, "control", err, errlen)) < 0 ||
-	    (rc = check_path(c->dump_dtb, "dump-dtb", err, errlen)) < 0)
+	    (rc = check_path(c->dump_dtb, "dump-dtb", err, errlen)) < 0 ||
+	    (rc = check_path(c->restore, "restore", err, errlen)) < 0)
 		return rc;
 	if (c->cmdline) {
 		json_t *s = json_string(c->cmdline);

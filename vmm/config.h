@@ -59,6 +59,8 @@ struct vm_config {
 	unsigned int nr_disks;
 	struct vsock_config vsock;
 	struct net_config net;
+	char *restore;       /* --restore: a snapshot's state file, or NULL for a cold boot */
+	bool start_paused;   /* --paused: the vCPUs wait for PATCH /vm {"state":"running"} */
 };
 
 #define CONFIG_DEFAULT_MEM   (256ull << 20)
@@ -86,6 +88,13 @@ int config_parse_args(struct vm_config *c, int argc, char **argv, char *err, siz
 
 /* Load the JSON config at path into c. Returns 0 or -errno with err set. */
 int config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Load a config from JSON text (a file's contents or a snapshot's config
+ * section) into c; name prefixes errors. Returns 0 or -errno with err set.
+ */
+int config_load_json_text(struct vm_config *c, const char *text, size_t len, const char *name,
+			  char *err, size_t errlen);
 
 /* Check values that need no host knowledge. Returns 0 or -EINVAL with err. */
 int config_validate(const struct vm_config *c, char *err, size_t errlen);

@@ -18,6 +18,7 @@
 #include "evloop.h"
 #include "http.h"
 #include "log.h"
+#include "snapshot/snapshot.h"
 #include "vm.h"
 
 #define CONN_IN_MAX 4096 /* bytes read at once; leftovers of pipelined requests wait here */
@@ -111,7 +112,7 @@ static void reply(struct conn *c, int status, const char *json)
 static void __attribute__((format(printf, 3, 4)))
 reply_error(struct conn *c, int status, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[640];
 	char *text;
 	json_t *o;
 	va_list ap;
@@ -262,6 +263,88 @@ out:
 	json_decref(root);
 }
 
+/* The snapshot request's fields: strings, all known, none missing but "type". */
+static int snapshot_fields(struct conn *c, json_t *root, const char **st, const char **mem,
+			   bool *diff)
+{
+	static const char example[] =
+		"{\"state_path\":\"state.bin\",\"mem_path\":\"mem.bin\",\"type\":\"full\"}";
+	const char *key, *type = "full";
+	json_t *v;
+
+	if (!json_is_object(root)) {
+		reply_error(c, 400, "expected a JSON object like %s", example);
+		return -1;
+	}
+	*st = *mem = NULL;
+	json_object_foreach(root, key, v) {
+		const char **dst = !strcmp(key, "state_path") ? st
+				   : !strcmp(key, "mem_path") ? mem
+				   : !strcmp(key, "type")     ? &type
+							      : NULL;
+
+		if (!dst) {
+			reply_error(c, 400, "unknown field \"%.64s\": expected %s", key, example);
+			return -1;
+		}
+		if (!json_is_string(v) || !*json_string_value(v)) {
+			reply_error(c, 400, "field \"%s\" must be a non-empty string", key);
+			return -1;
+		}
+		*dst = json_string_value(v);
+	}
+	if (!*st || !*mem) {
+		reply_error(c, 400, "missing field \"%s\": expected %s",
+			    !*st ? "state_path" : "mem_path", example);
+		return -1;
+	}
+	if (strcmp(type, "full") && strcmp(type, "diff")) {
+		reply_error(c, 400, "type must be \"full\" or \"diff\"");
+		return -1;
+	}
+	*diff = !strcmp(type, "diff");
+	return 0;
+}
+
+/*
+ * PUT /snapshot/create {"state_path","mem_path","type"}: on a paused VM, which
+ * stays paused (and resumable) whatever happens. 204 when both files are in place.
+ */
+static void put_snapshot_create(struct conn *c)
+{
+	const char *st, *mem;
+	json_error_t je;
+	json_t *root;
+	char err[512];
+	bool diff;
+	int rc;
+
+	if (!c->req.body_len) {
+		reply_error(c, 400, "missing body: expected {\"state_path\", \"mem_path\", "
+				    "\"type\"}");
+		return;
+	}
+	root = json_loadb(c->req.body, c->req.body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!root) {
+		reply_error(c, 400, "malformed JSON at line %d column %d: %s", je.line, je.column,
+			    je.text);
+		return;
+	}
+	if (snapshot_fields(c, root, &st, &mem, &diff) < 0)
+		goto out;
+	rc = snapshot_create(c->ctl->vm, st, mem, diff, err, sizeof(err));
+	if (rc == -EBUSY || rc == -ENOENT)
+		reply_error(c, 409, "%s", err);
+	else if (rc == -EINVAL)
+		reply_error(c, 400, "%s", err);
+	else if (rc < 0)
+		reply_error(c, 500, "snapshot failed, the VM is still paused: %s", err);
+	else
+		reply(c, 204, NULL);
+out:
+	json_decref(root);
+}
+
 static const struct route {
 	const char *path;
 	enum http_method method;
@@ -270,6 +353,7 @@ static const struct route {
 	{ "/vm", HTTP_GET, get_vm },
 	{ "/vm", HTTP_PATCH, patch_vm },
 	{ "/actions", HTTP_PUT, put_actions },
+	{ "/snapshot/create", HTTP_PUT, put_snapshot_create },
 };
 
 static void route(struct conn *c)

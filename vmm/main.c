@@ -13,6 +13,8 @@
 #include "config.h"
 #include "evloop.h"
 #include "log.h"
+#include "snapshot/memfile.h"
+#include "snapshot/snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -100,13 +102,18 @@ static void tty_restore(struct vmm *vmm)
 		tcsetattr(STDIN_FILENO, TCSANOW, &vmm->saved_tty);
 }
 
-/* Build and run VMs from cfg until one ends for good; returns the exit status. */
-static int run(struct vmm *vmm, const struct vm_config *cfg, struct evloop *el)
+/*
+ * Build and run VMs from cfg until one ends for good (the first from the
+ * snapshot rs, if any); returns the exit status.
+ */
+static int run(struct vmm *vmm, const struct vm_config *cfg, struct evloop *el,
+	       struct snapshot_restore *rs)
 {
 	for (;;) {
 		enum vm_exit_reason reason;
-		int rc = vm_create(cfg, el, &vmm->vm);
+		int rc = vm_build(cfg, el, rs, &vmm->vm);
 
+		rs = NULL; /* a reset boots the saved config's kernel afresh */
 		if (rc < 0)
 			return EXIT_ERROR;
 		if (cfg->dump_dtb) {
@@ -136,14 +143,33 @@ static int run(struct vmm *vmm, const struct vm_config *cfg, struct evloop *el)
 	}
 }
 
+/* --restore: the snapshot's config with the command line's overrides, all checked. */
+static int load_snapshot(struct vm_config *cfg, struct snapshot_restore **rs)
+{
+	struct vm_config over = *cfg;
+	char err[1024];
+	int rc;
+
+	rc = snapshot_load(over.restore, &over, cfg, rs, err, sizeof(err));
+	config_free(&over);
+	if (rc < 0) {
+		fprintf(stderr, "torpor-vmm: error: restore: %s\n", err);
+		return rc;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vmm vmm = { .sigfd = -1 };
+	struct snapshot_restore *rs = NULL;
 	struct evloop *el;
 	char err[512];
 	int rc, status;
 
+	if (argc > 1 && (!strcmp(argv[1], "--merge-mem") || !strcmp(argv[1], "--mem-info")))
+		return memfile_tool_main(argc - 1, argv + 1);
 	config_init(&cfg);
 	rc = config_parse_args(&cfg, argc, argv, err, sizeof(err));
 	if (rc < 0) {
@@ -155,7 +181,10 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_OK;
 	}
-	if (config_validate(&cfg, err, sizeof(err)) < 0) {
+	if (cfg.restore) {
+		if (load_snapshot(&cfg, &rs) < 0)
+			return EXIT_ERROR;
+	} else if (config_validate(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "torpor-vmm: error: %s (see --help)\n", err);
 		config_free(&cfg);
 		return EXIT_ERROR;
@@ -168,7 +197,8 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		die("cannot set up signal handling: %s", strerror(-rc));
 	tty_raw(&vmm, &cfg);
-	status = run(&vmm, &cfg, el);
+	status = run(&vmm, &cfg, el, rs);
+	snapshot_restore_free(rs);
 	tty_restore(&vmm);
 	close(vmm.sigfd);
 	evloop_exit(el);

@@ -15,6 +15,7 @@
 #include "devices/vsock/vsock.h"
 #include "evloop.h"
 #include "kvm.h"
+#include "snapshot/snapshot.h"
 #include "log.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -158,15 +159,24 @@ static int vm_open_kvm(struct vm *vm)
 	return 0;
 }
 
-static int vm_create_ram(struct vm *vm)
+/* Anonymous RAM for a cold boot; a restore maps the snapshot's memory files (no copy). */
+static int vm_create_ram(struct vm *vm, struct snapshot_restore *rs)
 {
 	struct kvm_userspace_memory_region region;
 	int rc;
 
 	vm->ram_base = arch_ram_base();
 	vm->ram_size = vm->cfg->mem_size;
-	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (rs) {
+		rc = snapshot_map_ram(rs, vm->ram_size, &vm->ram);
+		if (rc < 0) {
+			vm->ram = NULL;
+			return rc;
+		}
+	} else {
+		vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	}
 	if (vm->ram == MAP_FAILED) {
 		rc = -errno;
 		vm->ram = NULL;
@@ -220,6 +230,12 @@ static int vm_create_disks(struct vm *vm)
 
 int vm_create(const struct vm_config *cfg, struct evloop *el, struct vm **out)
 {
+	return vm_build(cfg, el, NULL, out);
+}
+
+int vm_build(const struct vm_config *cfg, struct evloop *el, struct snapshot_restore *rs,
+	     struct vm **out)
+{
 	struct vm *vm;
 	int rc, type;
 
@@ -254,7 +270,7 @@ int vm_create(const struct vm_config *cfg, struct evloop *el, struct vm **out)
 		goto err;
 	vm->run_size = (size_t)rc;
 
-	rc = vm_create_ram(vm);
+	rc = vm_create_ram(vm, rs);
 	if (rc < 0)
 		goto err;
 	rc = arch_vm_init(vm);
@@ -283,7 +299,7 @@ int vm_create(const struct vm_config *cfg, struct evloop *el, struct vm **out)
 		if (rc < 0)
 			goto err;
 	}
-	rc = arch_load_guest(vm);
+	rc = rs ? snapshot_restore_state(vm, rs) : arch_load_guest(vm);
 	if (rc < 0)
 		goto err;
 	if (cfg->control) {
@@ -301,11 +317,16 @@ err:
 
 enum vm_exit_reason vm_run(struct vm *vm)
 {
+	bool paused = vm->cfg->start_paused && vm->snap; /* only a restore has vm->snap here */
 	int rc;
 
+	/* --paused: the vCPU threads park before their first KVM_RUN. */
 	pthread_mutex_lock(&vm->lock);
-	vm->state = VM_STATE_RUNNING;
+	vm->state = paused ? VM_STATE_PAUSED : VM_STATE_RUNNING;
+	vm->pause_requested = paused;
 	pthread_mutex_unlock(&vm->lock);
+	if (paused)
+		pr_info("restored paused: resume with PATCH /vm {\"state\":\"running\"}");
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		rc = vcpu_start(&vm->vcpus[i]);
@@ -314,6 +335,8 @@ enum vm_exit_reason vm_run(struct vm *vm)
 			break;
 		}
 	}
+	if (!paused)
+		snapshot_after_restore_run(vm);
 	rc = evloop_run(vm->el);
 	if (rc < 0) {
 		pr_err("I/O loop failed: %s", strerror(-rc));
@@ -350,6 +373,7 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 	}
 	arch_vm_exit(vm);
+	snapshot_vm_free(vm);
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	if (vm->vm_fd >= 0)
@@ -414,6 +438,8 @@ int vm_resume(struct vm *vm)
 	pr_info("resumed");
 out:
 	pthread_mutex_unlock(&vm->lock);
+	if (!rc)
+		snapshot_after_restore_run(vm); /* a restore started with --paused */
 	return rc;
 }
 

@@ -16,6 +16,8 @@ struct vsock;
 struct net;
 struct control;
 struct kvm_run;
+struct snap_vm;
+struct snapshot_restore;
 
 enum vm_state {
 	VM_STATE_CREATED,  /* built, vCPUs not started */
@@ -88,6 +90,7 @@ struct vm {
 	struct arch_vm *arch;
 	struct uart *uart;
 	struct control *control;
+	struct snap_vm *snap; /* snapshot bookkeeping (snapshot/), or NULL */
 
 	pthread_mutex_t lock; /* guards the fields below */
 	pthread_cond_t cond;
@@ -99,6 +102,13 @@ struct vm {
 
 /* Build a VM from cfg (RAM, vCPUs, GIC, devices, kernel, FDT). Returns 0 or -errno. */
 int vm_create(const struct vm_config *cfg, struct evloop *el, struct vm **out);
+/*
+ * The one builder: as vm_create(), or, with rs (a loaded snapshot, cfg from
+ * snapshot_load()), RAM mapped from its memory files, no kernel or FDT
+ * written, and the saved vCPU, arch and device state put back.
+ */
+int vm_build(const struct vm_config *cfg, struct evloop *el, struct snapshot_restore *rs,
+	     struct vm **out);
 /* Start the vCPUs and run the I/O loop until the VM stops; returns the exit reason. */
 enum vm_exit_reason vm_run(struct vm *vm);
 /* Stop and join every thread, free everything. */

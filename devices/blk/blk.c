@@ -292,6 +292,7 @@ static uint64_t features(const struct blk *b)
 int blk_init(struct vm *vm, const struct disk_config *cfg, struct blk **out)
 {
 	char err[512];
+	ptrdiff_t idx;
 	struct blk *b;
 	int rc;
 
@@ -302,6 +303,9 @@ int blk_init(struct vm *vm, const struct disk_config *cfg, struct blk **out)
 	b->ovl.fd = -1;
 	b->read_only = cfg->read_only;
 	snprintf(b->path, sizeof(b->path), "%s", cfg->path);
+	idx = cfg - vm->cfg->disks; /* vm.c passes &vm->cfg->disks[i] */
+	snprintf(b->name, sizeof(b->name), "vd%c",
+		 idx >= 0 && idx < CONFIG_MAX_DISKS ? (char)('a' + idx) : '?');
 	if (cfg->serial)
 		memcpy(b->serial, cfg->serial, strnlen(cfg->serial, sizeof(b->serial)));
 	rc = open_image(b, cfg);

@@ -495,3 +495,15 @@ void blk_io_drain(struct blk *b)
 	wait_idle(b);
 	b->draining = false;
 }
+
+int blk_io_quiesce(struct blk *b)
+{
+	if (!b->ring_ok)
+		return 0;
+	wait_idle(b);
+	if (b->pushed) {
+		b->pushed = false;
+		virtio_queue_notify_guest(&b->vdev, 0);
+	}
+	return b->inflight ? -EIO : 0;
+}

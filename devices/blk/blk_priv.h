@@ -52,6 +52,7 @@ struct blk_flush {
 
 struct blk {
 	struct virtio_dev vdev;
+	char name[8];          /* "vda": the guest's name for it, for messages */
 	char path[256];        /* for messages */
 	int fd;                /* the raw image, or the base under an overlay */
 	uint64_t size;         /* bytes */
@@ -85,6 +86,12 @@ void blk_io_start(struct blk *b, struct blk_ioreq *req);
 unsigned int blk_io_reap(struct blk *b);
 /* Wait until nothing is in flight (reset, exit). */
 void blk_io_drain(struct blk *b);
+/*
+ * Wait until nothing is in flight, giving every finished request back to the
+ * guest (used ring, interrupt), without the I/O loop (a snapshot). 0, or
+ * -EIO when waiting for completions failed.
+ */
+int blk_io_quiesce(struct blk *b);
 /* Give a finished request back to the guest (unless draining) and to the pool. */
 void blk_finish(struct blk *b, struct blk_ioreq *req, uint8_t status);
 

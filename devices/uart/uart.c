@@ -1,4 +1,4 @@
-/* 16550A UART: registers, RX FIFO fed from stdin, TX to stdout, a level-triggered SPI. */
+/* 16550A UART: registers, RX FIFO fed from stdin, TX to stdout, a level-triggered SPI, snapshot state. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -11,6 +11,7 @@
 #include "arch/arch.h"
 #include "evloop.h"
 #include "log.h"
+#include "snapshot/buf.h"
 #include "uart.h"
 #include "vm.h"
 
@@ -26,6 +27,7 @@ enum {
 	UART_SCR = 7,
 };
 
+#define IER_MASK   0x0f
 #define IER_RDI    0x01
 #define IER_THRI   0x02
 #define IIR_NO_INT 0x01
@@ -34,9 +36,11 @@ enum {
 #define IIR_FIFO   0xc0
 #define FCR_FIFO   0x01
 #define FCR_CLR_RX 0x02
+#define FCR_KEPT   (FCR_FIFO | 0xc0) /* the bits FCR keeps (trigger level, enable) */
 #define LCR_DLAB   0x80
 #define MCR_OUT2   0x08
 #define MCR_LOOP   0x10
+#define MCR_MASK   0x1f
 #define LSR_DR     0x01
 #define LSR_THRE   0x20
 #define LSR_TEMT   0x40
@@ -166,10 +170,10 @@ static void uart_write_reg(struct uart *u, uint64_t off, uint8_t v)
 		/* Enabling THRE interrupts with THR empty raises one at once. */
 		if (!(u->ier & IER_THRI) && (v & IER_THRI))
 			u->thri_pending = true;
-		u->ier = v & 0x0f;
+		u->ier = v & IER_MASK;
 		break;
 	case UART_IIR_FCR:
-		u->fcr = v & (FCR_FIFO | 0xc0);
+		u->fcr = v & FCR_KEPT;
 		if (v & FCR_CLR_RX)
 			u->rx_count = 0;
 		break;
@@ -177,7 +181,7 @@ static void uart_write_reg(struct uart *u, uint64_t off, uint8_t v)
 		u->lcr = v;
 		break;
 	case UART_MCR:
-		u->mcr = v & 0x1f;
+		u->mcr = v & MCR_MASK;
 		break;
 	case UART_SCR:
 		u->scr = v;
@@ -276,4 +280,117 @@ void uart_exit(struct uart *u)
 		evloop_del(u->vm->el, STDIN_FILENO);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
+}
+
+/* --- Snapshot state ---------------------------------------------------------------------- */
+
+#define SNAP_F_THRI 0x01u /* thri_pending */
+
+/* The payload, decoded. */
+struct uart_snap {
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, flags;
+	uint32_t rx_count;
+	uint8_t rx[RX_FIFO_SIZE]; /* oldest first */
+};
+
+int uart_save(struct uart *u, struct snap_buf *out)
+{
+	int rc;
+
+	pthread_mutex_lock(&u->lock);
+	snap_put_u32(out, UART_SNAP_VERSION);
+	snap_put_u8(out, u->ier);
+	snap_put_u8(out, u->lcr);
+	snap_put_u8(out, u->mcr);
+	snap_put_u8(out, u->scr);
+	snap_put_u8(out, u->fcr);
+	snap_put_u8(out, u->dll);
+	snap_put_u8(out, u->dlm);
+	snap_put_u8(out, u->thri_pending ? SNAP_F_THRI : 0);
+	snap_put_u32(out, u->rx_count);
+	for (unsigned int i = 0; i < u->rx_count; i++)
+		snap_put_u8(out, u->rx[(u->rx_head + i) % RX_FIFO_SIZE]);
+	pthread_mutex_unlock(&u->lock);
+	rc = snap_buf_error(out);
+	if (rc < 0)
+		pr_err("uart: snapshot: %s", strerror(-rc));
+	return rc;
+}
+
+static int uart_snap_decode(struct uart_snap *s, const void *data, size_t len, char *err,
+			    size_t errlen)
+{
+	struct snap_buf in;
+	uint32_t version;
+
+	snap_buf_view(&in, data, len);
+	version = snap_get_u32(&in);
+	if (!snap_buf_error(&in) && version != UART_SNAP_VERSION)
+		return snap_errf(err, errlen, -EINVAL,
+				 "uart: state version %u is not supported (this build reads %u)",
+				 version, UART_SNAP_VERSION);
+	s->ier = snap_get_u8(&in);
+	s->lcr = snap_get_u8(&in);
+	s->mcr = snap_get_u8(&in);
+	s->scr = snap_get_u8(&in);
+	s->fcr = snap_get_u8(&in);
+	s->dll = snap_get_u8(&in);
+	s->dlm = snap_get_u8(&in);
+	s->flags = snap_get_u8(&in);
+	s->rx_count = snap_get_u32(&in);
+	if (!snap_buf_error(&in) && s->rx_count > RX_FIFO_SIZE)
+		return snap_errf(err, errlen, -EINVAL, "uart: %u bytes in a %u-byte receive FIFO",
+				 s->rx_count, RX_FIFO_SIZE);
+	snap_get_bytes(&in, s->rx, s->rx_count);
+	if (snap_buf_error(&in))
+		return snap_errf(err, errlen, -EINVAL, "uart: state is truncated");
+	if (snap_buf_done(&in))
+		return snap_errf(err, errlen, -EINVAL, "uart: %zu unexpected bytes at the end",
+				 in.len - in.pos);
+	if (s->ier & ~IER_MASK || s->mcr & ~MCR_MASK || s->fcr & ~FCR_KEPT ||
+	    s->flags & ~SNAP_F_THRI)
+		return snap_errf(err, errlen, -EINVAL,
+				 "uart: undefined bits set (IER 0x%02x, MCR 0x%02x, FCR 0x%02x, "
+				 "flags 0x%02x)", s->ier, s->mcr, s->fcr, s->flags);
+	return 0;
+}
+
+int uart_restore(struct uart *u, const void *data, size_t len, char *err, size_t errlen)
+{
+	struct uart_snap *s;
+	bool level;
+	int rc;
+
+	s = malloc(sizeof(*s));
+	if (!s)
+		return snap_errf(err, errlen, -ENOMEM, "uart: out of memory");
+	rc = uart_snap_decode(s, data, len, err, errlen);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	pthread_mutex_lock(&u->lock);
+	u->ier = s->ier;
+	u->lcr = s->lcr;
+	u->mcr = s->mcr;
+	u->scr = s->scr;
+	u->fcr = s->fcr;
+	u->dll = s->dll;
+	u->dlm = s->dlm;
+	u->thri_pending = s->flags & SNAP_F_THRI;
+	memcpy(u->rx, s->rx, s->rx_count);
+	u->rx_head = 0;
+	u->rx_count = s->rx_count;
+	if (u->stdin_watched && u->rx_count == RX_FIFO_SIZE && !u->stdin_paused) {
+		u->stdin_paused = true;
+		evloop_mod(u->vm->el, STDIN_FILENO, 0);
+	}
+	/* The line as the registers say, whatever the vGIC's restored level was. */
+	level = !(uart_iir(u) & IIR_NO_INT);
+	u->irq_level = level;
+	if (arch_irq_line(u->vm, u->irq, level) < 0)
+		pr_warn("uart: cannot drive SPI %u", u->irq);
+	pthread_mutex_unlock(&u->lock);
+	free(s);
+	return 0;
 }

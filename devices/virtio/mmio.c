@@ -2,7 +2,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <linux/kvm.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/virtio.h"
+#include "devices/virtio/virtio_int.h"
 #include "evloop.h"
 #include "kvm.h"
 #include "log.h"
@@ -57,91 +57,6 @@ enum {
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_EVENT_IDX) |          \
 	 (1ull << VIRTIO_F_RING_INDIRECT_DESC))
 
-static void *xlate(void *opaque, uint64_t gpa, uint64_t len)
-{
-	return vm_gpa_to_hva(opaque, gpa, len);
-}
-
-bool virtio_dev_running(const struct virtio_dev *d)
-{
-	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET);
-}
-
-bool virtio_has_feature(const struct virtio_dev *d, unsigned int bit)
-{
-	return bit < 64 && (d->guest_features & (1ull << bit));
-}
-
-unsigned int virtio_queue_size(const struct virtio_dev *d, unsigned int q)
-{
-	return q < d->ops->nr_queues && d->queues[q].ready ? d->queues[q].vq.size : 0;
-}
-
-/* Assert the interrupt line: the irqfd raises it, and it stays up until the guest's EOI. */
-static void raise_irq(struct virtio_dev *d, uint32_t bits)
-{
-	d->interrupt_status |= bits;
-	if (eventfd_write(d->irq_fd, 1) < 0)
-		pr_warn("%s: irqfd write: %s", d->label, strerror(errno));
-}
-
-void virtio_dev_fail(struct virtio_dev *d, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	if (d->status & VIRTIO_STATUS_NEEDS_RESET)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pr_warn("%s: %s; device needs reset", d->label, msg);
-	d->status |= VIRTIO_STATUS_NEEDS_RESET;
-	if (d->status & VIRTIO_STATUS_DRIVER_OK)
-		raise_irq(d, VIRTIO_INT_CONFIG);
-}
-
-int virtio_queue_pop(struct virtio_dev *d, unsigned int q, struct virtq_chain *c)
-{
-	char err[200];
-	int rc;
-
-	if (!virtio_dev_running(d) || q >= d->ops->nr_queues || !d->queues[q].ready)
-		return 0;
-	rc = virtq_pop(&d->queues[q].vq, c, err, sizeof(err));
-	if (rc < 0) {
-		virtio_dev_fail(d, "queue %u: %s", q, err);
-		return 0;
-	}
-	return rc;
-}
-
-void virtio_queue_push(struct virtio_dev *d, unsigned int q, uint16_t head, uint32_t len)
-{
-	if (q < d->ops->nr_queues && d->queues[q].ready)
-		virtq_push(&d->queues[q].vq, head, len);
-}
-
-void virtio_queue_notify_guest(struct virtio_dev *d, unsigned int q)
-{
-	if (q < d->ops->nr_queues && d->queues[q].ready && virtq_should_notify(&d->queues[q].vq))
-		raise_irq(d, VIRTIO_INT_VRING);
-}
-
-bool virtio_queue_enable_notify(struct virtio_dev *d, unsigned int q)
-{
-	if (!virtio_dev_running(d) || q >= d->ops->nr_queues || !d->queues[q].ready)
-		return false;
-	return virtq_enable_notify(&d->queues[q].vq);
-}
-
-/* Make the I/O thread look at queue q, as a guest notification would. */
-static void kick(struct virtio_queue *vq)
-{
-	if (eventfd_write(vq->kick_fd, 1) < 0)
-		pr_warn("%s: queue %u: kick: %s", vq->dev->label, vq->index, strerror(errno));
-}
-
 static void reset(struct virtio_dev *d)
 {
 	if (d->ops->reset)
@@ -181,7 +96,7 @@ static void queue_set_ready(struct virtio_dev *d, struct virtio_queue *q, uint32
 	}
 	rc = virtq_init(&q->vq, q->num, q->desc, q->driver, q->device,
 			virtio_has_feature(d, VIRTIO_F_RING_EVENT_IDX),
-			virtio_has_feature(d, VIRTIO_F_RING_INDIRECT_DESC), xlate, d->vm, err,
+			virtio_has_feature(d, VIRTIO_F_RING_INDIRECT_DESC), virtio_xlate, d->vm, err,
 			sizeof(err));
 	if (rc < 0) {
 		virtio_dev_fail(d, "queue %u: %s", q->index, err);
@@ -196,6 +111,10 @@ static void set_status(struct virtio_dev *d, uint32_t v)
 
 	if (!v) {
 		reset(d);
+		return;
+	}
+	if (v > 0xff) { /* the status is 8 bits (virtio 1.x 2.1) */
+		pr_debug("%s: status write 0x%x with undefined bits ignored", d->label, v);
 		return;
 	}
 	v &= ~(uint32_t)VIRTIO_STATUS_NEEDS_RESET; /* the device's bit, not the driver's */
@@ -229,7 +148,7 @@ static void set_status(struct virtio_dev *d, uint32_t v)
 		/* Buffers made available before DRIVER_OK are looked at now. */
 		for (unsigned int i = 0; i < d->ops->nr_queues; i++)
 			if (d->queues[i].ready)
-				kick(&d->queues[i]);
+				virtio_kick(&d->queues[i]);
 	}
 }
 
@@ -341,7 +260,7 @@ static void reg_write(struct virtio_dev *d, uint64_t off, uint32_t v)
 	case REG_QUEUE_NOTIFY:
 		/* Only when no ioeventfd matched (e.g. an index we do not have). */
 		if (v < d->ops->nr_queues)
-			kick(&d->queues[v]);
+			virtio_kick(&d->queues[v]);
 		break;
 	case REG_INTERRUPT_ACK:
 		d->interrupt_status &= ~v;
@@ -416,7 +335,7 @@ static void on_resample(void *opaque, uint32_t events)
 		return;
 	pthread_mutex_lock(&d->lock);
 	if (d->interrupt_status)
-		raise_irq(d, 0);
+		virtio_raise_irq(d, 0);
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -4,12 +4,14 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices/virtio/virtq.h"
 
 struct vm;
 struct virtio_dev;
+struct snap_buf;
 
 /* Device status bits (virtio 1.x 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE  1
@@ -130,5 +132,51 @@ void virtio_queue_notify_guest(struct virtio_dev *d, unsigned int q);
 bool virtio_queue_enable_notify(struct virtio_dev *d, unsigned int q);
 /* The negotiated size of queue q (0 when not ready). */
 unsigned int virtio_queue_size(const struct virtio_dev *d, unsigned int q);
+
+/*
+ * Snapshot state of the transport (devices/virtio/persist.c; the bytes are
+ * in docs/snapshot-format.md, "virtio-mmio transport record"). A device's
+ * own save/restore embeds this record at the end of its payload. Both run
+ * with d->lock held. No host pointer or fd is saved: restore maps the rings
+ * again through the checked guest-address translation.
+ */
+#define VIRTIO_SNAP_VERSION 1
+
+/*
+ * Append the transport record of d to out: registers, feature words and
+ * selectors, status (DEVICE_NEEDS_RESET included), interrupt status, and
+ * each queue's size, readiness, ring addresses and ring indexes. 0 or out's
+ * error (-ENOMEM).
+ */
+int virtio_dev_save(struct virtio_dev *d, struct snap_buf *out);
+/*
+ * The same, for a device that holds popped chains it has not answered yet
+ * (net: an RX buffer waiting for a packet, a TX packet the TAP would not
+ * take): held[q] chains, the last ones popped from queue q, are given back
+ * in the record (its next-available index is moved back by held[q]), so the
+ * restored device pops them again. The live device is not changed. held may
+ * be NULL (none); it has d->ops->nr_queues entries.
+ */
+int virtio_dev_save_held(struct virtio_dev *d, struct snap_buf *out, const unsigned int *held);
+/*
+ * Read a transport record from in, which must end with it, into d, a device
+ * fresh from its init (status 0). Everything is checked before d changes:
+ * the record's version, device id and queue count; status, interrupt status
+ * and flags hold no undefined bits; with FEATURES_OK the driver's features
+ * are VERSION_1 and a subset of what d offers now (a device configured
+ * differently is refused); each ready queue's size is a power of 2 up to
+ * QueueNumMax and its rings are aligned and inside guest RAM; a queue that
+ * is not ready has no ring state; every byte of in is used. Then the state
+ * is applied, ops->activate runs again for a device the driver had
+ * activated (a failure there makes the device need a reset, as it would at
+ * run time), every ready queue of a running device is kicked once (buffers
+ * made available before the snapshot are looked at when the I/O loop runs)
+ * and the interrupt line is raised again when the interrupt status is not
+ * zero. The ioeventfds and the irqfd were registered by virtio_mmio_init()
+ * already. Returns 0, or -EINVAL (-EBUSY for a device already in use) with
+ * one line in err without a prefix ("queue 0 size 4096 above the maximum
+ * 256"); the caller names the device.
+ */
+int virtio_dev_restore(struct virtio_dev *d, struct snap_buf *in, char *err, size_t errlen);
 
 #endif

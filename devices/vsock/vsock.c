@@ -10,6 +10,7 @@
 #include "devices/vsock/host.h"
 #include "devices/vsock/vsock.h"
 #include "log.h"
+#include "snapshot/buf.h"
 #include "vm.h"
 
 #define VSOCK_QUEUE_MAX 256
@@ -217,4 +218,49 @@ void vsock_transport_reset(struct vsock *vs)
 	if (virtio_dev_running(&vs->vdev))
 		service_event(vs);
 	pthread_mutex_unlock(&vs->vdev.lock);
+}
+
+int vsock_save(struct vsock *vs, struct snap_buf *out)
+{
+	int rc;
+
+	pthread_mutex_lock(&vs->vdev.lock);
+	snap_put_u32(out, VSOCK_SNAP_VERSION);
+	snap_put_u64(out, vsock_core_cid(vs->core));
+	rc = virtio_dev_save(&vs->vdev, out);
+	pthread_mutex_unlock(&vs->vdev.lock);
+	if (rc < 0)
+		pr_err("vsock: snapshot: %s", strerror(-rc));
+	return rc;
+}
+
+int vsock_restore(struct vsock *vs, const void *data, size_t len, char *err, size_t errlen)
+{
+	uint64_t cid, now = vsock_core_cid(vs->core);
+	struct snap_buf in;
+	uint32_t version;
+	char why[256];
+	int rc;
+
+	snap_buf_view(&in, data, len);
+	version = snap_get_u32(&in);
+	if (!snap_buf_error(&in) && version != VSOCK_SNAP_VERSION)
+		return snap_errf(err, errlen, -EINVAL,
+				 "vsock: state version %u is not supported (this build reads %u)",
+				 version, VSOCK_SNAP_VERSION);
+	cid = snap_get_u64(&in);
+	if (snap_buf_error(&in))
+		return snap_errf(err, errlen, -EINVAL, "vsock: state is truncated");
+	if (cid <= VSOCK_CID_HOST || cid >= 0xffffffffull)
+		return snap_errf(err, errlen, -EINVAL, "vsock: saved guest CID %llu out of range",
+				 (unsigned long long)cid);
+	pthread_mutex_lock(&vs->vdev.lock);
+	rc = virtio_dev_restore(&vs->vdev, &in, why, sizeof(why));
+	pthread_mutex_unlock(&vs->vdev.lock);
+	if (rc < 0)
+		return snap_errf(err, errlen, rc, "vsock: %s", why);
+	if (cid != now)
+		pr_info("vsock: guest CID %llu (the snapshot's was %llu): the guest takes it at "
+			"the transport reset", (unsigned long long)now, (unsigned long long)cid);
+	return 0;
 }

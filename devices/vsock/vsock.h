@@ -3,10 +3,12 @@
 #ifndef TORPOR_VSOCK_H
 #define TORPOR_VSOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
 struct vsock;
+struct snap_buf;
 
 /*
  * Put a virtio-vsock device for guest CID guest_cid (3 .. 0xfffffffe) on vm's
@@ -24,5 +26,24 @@ void vsock_exit(struct vsock *vs);
  * which it drops its own (after a snapshot restore). Safe from any thread.
  */
 void vsock_transport_reset(struct vsock *vs);
+
+/* Snapshot state (bytes in docs/snapshot-format.md, section vsock). */
+#define VSOCK_SNAP_VERSION 1
+
+/*
+ * Append the payload: the guest CID and the virtio transport (the event
+ * queue's buffers included). No stream is saved: a restored VM starts with
+ * none, and the guest drops its own at the TRANSPORT_RESET that
+ * vsock_transport_reset() sends once its vCPUs run. 0 or -ENOMEM.
+ */
+int vsock_save(struct vsock *vs, struct snap_buf *out);
+/*
+ * Restore a payload of vsock_save() into vs, fresh from vsock_init() with the
+ * config's CID and socket, over RAM that holds the snapshot's memory, before
+ * any vCPU runs; the whole payload is checked first. The config's CID is
+ * kept: the guest reads it again at the transport reset. Returns 0, or
+ * -EINVAL with one line in err ("vsock: ...").
+ */
+int vsock_restore(struct vsock *vs, const void *data, size_t len, char *err, size_t errlen);
 
 #endif

@@ -90,6 +90,27 @@ static int vm_stop(const char *sock)
 	return CLI_EXIT_OK;
 }
 
+/* PUT /snapshot/create; the VM must be paused. */
+static int run_snapshot(int argc, char **argv)
+{
+	struct api_response r;
+	json_t *o = json_pack("{s:s, s:s, s:s}", "state_path", argv[2], "mem_path", argv[3],
+			      "type", argc > 4 ? argv[4] : "full");
+	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(o);
+	if (!body)
+		return cli_fail("out of memory");
+	rc = call(argv[1], "PUT", "/snapshot/create", body, &r);
+	free(body);
+	if (rc)
+		return rc;
+	api_response_free(&r);
+	printf("snapshot written: %s %s\n", argv[2], argv[3]);
+	return CLI_EXIT_OK;
+}
+
 static int run_status(int argc, char **argv)
 {
 	return vm_status(argv[1]);
@@ -116,6 +137,9 @@ static const struct command subcommands[] = {
 	{ "resume", "SOCK", "let a paused VM run again", run_resume },
 	{ "stop", "SOCK", "stop the VM; returns once torpor-vmm has exited (10 s at most)",
 	  run_stop },
+	{ "snapshot", "SOCK STATE MEM [full|diff]",
+	  "snapshot a paused VM: state file STATE, memory file MEM (docs/api-vmm.md)",
+	  run_snapshot },
 };
 #define NR_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
 
@@ -150,7 +174,9 @@ int cmd_vm(int argc, char **argv)
 		return cli_usage_error("torpor vm", "vm: unknown subcommand \"%s\"", argv[1]);
 	if (argc < 3)
 		return cli_usage_error("torpor vm", "vm %s: missing SOCK", sub->name);
-	if (argc > 3)
+	if (sub->run == run_snapshot && (argc < 5 || argc > 6))
+		return cli_usage_error("torpor vm", "vm snapshot: expected SOCK STATE MEM [full|diff]");
+	if (sub->run != run_snapshot && argc > 3)
 		return cli_usage_error("torpor vm", "vm %s: unexpected argument \"%s\"", sub->name,
 				       argv[3]);
 	return sub->run(argc - 1, argv + 1);

@@ -2,6 +2,7 @@
 #ifndef TORPOR_ARCH_H
 #define TORPOR_ARCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -38,5 +39,27 @@ int arch_irq_line(struct vm *vm, unsigned int irq, int level);
 
 /* Handle an arch-specific exit; returns 0 to go on, >0 to stop, -errno on error. */
 int arch_handle_exit(struct vcpu *vcpu);
+
+/*
+ * Snapshot state as opaque blobs: versioned little-endian bytes, malloc'd by
+ * a save (the caller frees them). A save needs the VM paused (no vCPU in
+ * KVM_RUN). A restore goes to a VM just built from the same config (vCPU
+ * count, memory size), its interrupt controller finalised and no vCPU run
+ * yet; it checks the whole blob before it writes anything to KVM, and says
+ * why it failed in err (one line). A restore that fails part way leaves the
+ * VM unusable: destroy it. Formats: docs/snapshot-arch-aarch64.md.
+ */
+
+/*
+ * One vCPU: every register KVM lists and its run state. The guest's virtual
+ * counter goes on from the saved value, so guest time stands still across
+ * the snapshot. A save first finishes an MMIO access the vCPU is in the
+ * middle of (one immediate KVM_RUN).
+ */
+int arch_vcpu_save(struct vcpu *vcpu, uint8_t **blob, size_t *len);
+int arch_vcpu_restore(struct vcpu *vcpu, const uint8_t *blob, size_t len, char *err, size_t errlen);
+/* VM-wide arch state: the interrupt controller, its CPU interfaces and line levels included. */
+int arch_vm_save(struct vm *vm, uint8_t **blob, size_t *len);
+int arch_vm_restore(struct vm *vm, const uint8_t *blob, size_t len, char *err, size_t errlen);
 
 #endif

@@ -31,9 +31,10 @@ vsock_host "$T/hconnect.log" -t 60 connect port=5999,refused port=5000,send=64K,
 assert_line "$T/hconnect.log" '^VSOCK-STREAM connect port=5999 .* refused="ERR connection refused" ok$' \
 	"the host did not get \"ERR connection refused\" and EOF for port 5999"
 vsock_done "$T/hconnect.log" 2
-vsock_pairs "$T/hconnect.log" "$VMM_LOG" 1
+# The guest prints its side of a stream after the host has its own: wait for it.
 wait_for_line "$VMM_LOG" '^VSOCK-DONE streams=2 ' 30 || fail "the guest's second round did not end"
 vsock_done "$VMM_LOG" 2
+vsock_pairs "$T/hconnect.log" "$VMM_LOG" 1
 vsock_wait_bg
 [ "$VSOCK_BG_RC" = 0 ] || fail "the host listener failed"
 vsock_pairs "$VMM_LOG" "$T/hlisten.log" 1
